@@ -194,3 +194,32 @@ class TensorBatches:
         else:
             for start in range(0, n, self.batch_size):
                 yield self.x[start : start + self.batch_size], self.y[start : start + self.batch_size]
+
+
+class BatchBlocks:
+    """Consecutive mini-batches of ``batches`` grouped into lists of up to ``size``.
+
+    The harness hands Lightning one block per training step, and the module
+    applies one rule update per mini-batch of the block: Lightning's per-step
+    bookkeeping (hooks, progress counters, logging checks) then runs once per
+    block instead of once per update. The updates, their order and their data
+    are exactly those of ``batches``.
+    """
+
+    def __init__(self, batches: TensorBatches, size: int) -> None:
+        if size < 1:
+            raise ValueError(f"block size must be positive, got {size}")
+        self.batches, self.size = batches, size
+
+    def __len__(self) -> int:
+        return (len(self.batches) + self.size - 1) // self.size
+
+    def __iter__(self):
+        block: list[tuple[Tensor, Tensor]] = []
+        for batch in self.batches:
+            block.append(batch)
+            if len(block) == self.size:
+                yield block
+                block = []
+        if block:
+            yield block

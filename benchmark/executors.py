@@ -356,13 +356,18 @@ def _describe_exit(code: int | None) -> str:
 
 
 def run_local(
-    specs: list[runner.RunSpec], ctx: runner.RunContext, jobs: int
+    specs: list[runner.RunSpec], ctx: runner.RunContext, jobs: int, threads: int | None = None
 ) -> list[dict[str, Any]]:
-    """Run ``specs`` in ``jobs`` worker processes; records in the order of ``specs``."""
+    """Run ``specs`` in ``jobs`` worker processes; records in the order of ``specs``.
+
+    Each worker uses ``threads`` torch threads (default :func:`threads_per_worker`).
+    """
     import multiprocessing
 
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be at least 1, got {threads}")
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
     results, todo = split_finished(specs, ctx)
     for index in sorted(results):
@@ -370,7 +375,7 @@ def run_local(
     if not todo:
         return [results[i] for i in range(len(specs))]
     n_workers = min(jobs, len(todo))
-    settings = WorkerSettings.from_context(ctx, threads_per_worker(n_workers)).to_json()
+    settings = WorkerSettings.from_context(ctx, threads or threads_per_worker(n_workers)).to_json()
     mp = multiprocessing.get_context("spawn")
     queue = deque(todo)
     workers: list[_Worker] = []

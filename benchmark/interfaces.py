@@ -96,14 +96,18 @@ class Network:
     @contextmanager
     def plain(self) -> Iterator[Network]:
         """Temporarily remove every rule override (feedback, drive noise): true backprop."""
-        saved = [(layer.feedback, layer.drive_noise) for layer in self.layers]
-        for layer in self.layers:
+        saved = [
+            (layer, layer.feedback, layer.drive_noise)
+            for layer in self.layers
+            if layer.feedback is not None or layer.drive_noise is not None
+        ]
+        for layer, _, _ in saved:  # only layers that have an override: setting attributes is not free
             layer.feedback = None
             layer.drive_noise = None
         try:
             yield self
         finally:
-            for layer, (feedback, noise) in zip(self.layers, saved, strict=True):
+            for layer, feedback, noise in saved:
                 layer.feedback = feedback
                 layer.drive_noise = noise
 

@@ -191,10 +191,13 @@ def git_revision() -> str:
 
 
 def environment() -> dict[str, Any]:
-    """Package versions, git revision, Python and platform of this process."""
+    """Package versions, git revision, Python, platform and torch thread count of this process."""
+    import torch
+
     return {
         "packages": package_versions(),
         "git_revision": git_revision(),
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "torch_threads": torch.get_num_threads(),  # floating-point sums may depend on it
     }

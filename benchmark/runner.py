@@ -288,8 +288,8 @@ def _train(
     import pytorch_lightning as pl
     from pytorch_lightning.loggers import CSVLogger
 
-    from biobench.data import TensorBatches
-    from biobench.pairing import PairingModule
+    from biobench.data import BatchBlocks, TensorBatches
+    from biobench.pairing import MINIBATCHES_PER_STEP, PairingModule
 
     torch.manual_seed(spec.seed)
     data = load_task_data(task, ctx.data_dir, profile)
@@ -306,6 +306,7 @@ def _train(
     )
     train_batches = TensorBatches(data.train_x, data.train_y, profile.batch_size, shuffle=True, seed=spec.seed)
     steps_per_epoch = len(train_batches)
+    train_blocks = BatchBlocks(train_batches, MINIBATCHES_PER_STEP)
     callbacks = [_progress_callback(ctx.progress, every=max(steps_per_epoch // 20, 1))]
     state = {"spec": spec, "network": network, "rule": rule, "task": task, "data": data, "profile": profile}
     measurers = [factory(**state) for factory in ctx.callback_factories]
@@ -330,7 +331,7 @@ def _train(
         )
         started = time.perf_counter()
         try:
-            trainer.fit(module, train_dataloaders=train_batches)
+            trainer.fit(module, train_dataloaders=train_blocks)
         except SystemExit as exc:
             # Lightning answers Ctrl-C by ignoring SIGINT and calling sys.exit(1): give the
             # user their Ctrl-C back and let the grid stop cleanly (no record for this run).
@@ -378,18 +379,33 @@ def _fill_metrics(record: dict[str, Any], module: Any, network: Any, wall: float
 
 
 def _progress_callback(progress: Progress, every: int) -> Any:
-    """A Lightning callback reporting training progress every ``every`` batches."""
+    """A Lightning callback reporting training progress about every ``every`` mini-batches."""
     import pytorch_lightning as pl
 
     class ProgressCallback(pl.Callback):
+        pending = 0  # mini-batches trained but not yet reported
+
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-            if (batch_idx + 1) % every == 0:
-                progress.advance(every, f"epoch {trainer.current_epoch + 1}")
+            self.pending += len(batch)  # a block of mini-batches
+            if self.pending >= every:
+                progress.advance(self.pending, f"epoch {trainer.current_epoch + 1}")
+                self.pending = 0
 
         def on_train_epoch_end(self, trainer, pl_module):
+            progress.advance(self.pending, f"epoch {trainer.current_epoch + 1}")
+            self.pending = 0
+
+        def _report_val_acc(self, pl_module):
+            # the module evaluates in its own on_train_epoch_end, which runs after the callbacks'
             h = pl_module.history
             if h["val_acc"]:
                 progress.advance(0, f"epoch {h['epoch'][-1]} val acc {h['val_acc'][-1]:.3f}")
+
+        def on_train_epoch_start(self, trainer, pl_module):
+            self._report_val_acc(pl_module)
+
+        def on_train_end(self, trainer, pl_module):
+            self._report_val_acc(pl_module)
 
     return ProgressCallback()
 

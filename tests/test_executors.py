@@ -266,6 +266,16 @@ def test_unknown_executor_and_bad_jobs_are_rejected(tmp_path):
         runner.run_grid([], ctx, address="auto")
 
 
+def test_local_workers_use_the_requested_threads(tmp_path, data_dir):
+    ctx = runner.RunContext(registry=load_registry(disable=[], only=[]), out_dir=tmp_path, data_dir=data_dir,
+                            callback_factories=[])
+    specs = runner.plan_grid(ctx.registry, ["mnist"], ["mlp"], ["backprop"], [0], "smoke")
+    with pytest.raises(ValueError, match="threads must be at least 1"):
+        executors.run_local(specs, ctx, jobs=1, threads=0)
+    (record,) = executors.run_local(specs, ctx, jobs=1, threads=1)
+    assert record["status"] == "ok" and record["environment"]["torch_threads"] == 1
+
+
 def test_cli_rejects_bad_executor_options(tmp_path, capsys):
     base = ["run", "--arch", "mlp", "--rule", "backprop", "--profile", "smoke", "--out", str(tmp_path / "r")]
     assert main([*base, "--jobs", "0"]) == 2

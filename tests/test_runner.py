@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from biobench import LearningRule, records, runner
+from biobench.data import TensorBatches
 from biobench.registry import PluginSource, load_registry
 
 
@@ -119,6 +120,41 @@ def test_changed_config_is_not_skipped(tmp_path, data_dir):
     (longer,) = runner.plan_grid(ctx.registry, ["mnist"], ["mlp"], ["backprop"], [0], "smoke", epochs=2)
     record = runner.execute(longer, ctx)
     assert not record.get("skipped") and record["metrics"]["epochs"] == 2
+
+
+def test_block_stepped_training_makes_the_updates_of_a_per_batch_loop(tmp_path, data_dir):
+    """Lightning steps over blocks of mini-batches; the updates are exactly those of a plain loop."""
+    ctx = _ctx(tmp_path, data_dir)
+    # 2,000 examples in batches of 150: 14 mini-batches per epoch, a full block and a partial one
+    (spec,) = runner.plan_grid(ctx.registry, ["mnist"], ["mlp"], ["feedback_alignment"], [3], "smoke",
+                               epochs=2, batch_size=150)
+    advanced, started = [], []
+    ctx.progress = runner.Progress(start=lambda s, total: started.append(total),
+                                   advance=lambda steps, text: advanced.append(steps))
+    record = runner.execute(spec, ctx)
+    assert record["status"] == "ok"
+    assert started == [28] and sum(advanced) == 28  # progress counts mini-batches
+
+    task, architecture, rule_cls, profile, config = runner.resolve(spec, ctx.registry)
+    torch.manual_seed(spec.seed)
+    data = runner.load_task_data(task, data_dir, profile)
+    generator = torch.Generator().manual_seed(spec.seed)
+    network = architecture.build(task.input_size, task.num_classes, generator)
+    rule = rule_cls(**config["rule"]["config"])
+    rule.bind(network, generator)
+    optimizer = rule.configure_optimizer(rule.trainable_parameters())
+    batches = TensorBatches(data.train_x, data.train_y, 150, shuffle=True, seed=spec.seed)
+    losses = []
+    for _ in range(2):
+        total, seen = 0.0, 0
+        for x, y in batches:
+            optimizer.zero_grad(set_to_none=True)
+            loss, _ = rule.compute_update(x, y, task.loss)
+            optimizer.step()
+            rule.after_step()
+            total, seen = total + float(loss) * len(y), seen + len(y)
+        losses.append(total / seen)
+    assert record["metrics"]["history"]["train_loss"] == losses
 
 
 @pytest.mark.slow
