@@ -12,6 +12,7 @@ from importlib import metadata
 
 import pytest
 import torch
+from helpers import run_context, without_timings
 
 from biobench import executors, records, runner
 from biobench import registry as reg
@@ -109,21 +110,6 @@ def fault_plugin(tmp_path, monkeypatch):
     sys.modules.pop(name, None)
 
 
-def _ctx(out, data_dir, extra=(), **kwargs):
-    kwargs.setdefault("callback_factories", [])
-    registry = load_registry(disable=[], only=[], extra_plugins=extra)
-    return runner.RunContext(registry=registry, out_dir=out, data_dir=data_dir, **kwargs)
-
-
-def _without_timings(value):
-    """``value`` without wall-clock entries (``*time*_s`` keys such as ``time_per_epoch_s``), recursively."""
-    if isinstance(value, dict):
-        return {k: _without_timings(v) for k, v in value.items() if not ("time" in k and k.endswith("_s"))}
-    if isinstance(value, list):
-        return [_without_timings(v) for v in value]
-    return value
-
-
 def test_spec_travels_as_json_and_comes_back_equal():
     spec = runner.RunSpec(
         "mnist", "mlp", "backprop", 3, "smoke", epochs=2, batch_size=50,
@@ -204,7 +190,7 @@ def test_worker_with_other_plugins_refuses_to_run(tmp_path, monkeypatch):
 
 
 def test_in_process_plugins_reach_workers_only_as_modules(tmp_path, fault_plugin):
-    settings = executors.WorkerSettings.from_context(_ctx(tmp_path, None, fault_plugin), threads=1)
+    settings = executors.WorkerSettings.from_context(run_context(tmp_path, None, fault_plugin), threads=1)
     assert settings.extra_modules == (("test-faults", fault_plugin[0][1].__name__, "test-faults-dist", "0.0"),)
     rebuilt = executors.WorkerSettings.from_json(settings.to_json()).load_registry()
     assert rebuilt.rules["raises"].source.distribution == "test-faults-dist"
@@ -216,7 +202,7 @@ def test_in_process_plugins_reach_workers_only_as_modules(tmp_path, fault_plugin
         def biobench_register_rules(self):
             return []
 
-    ctx = _ctx(tmp_path, None, [(PluginSource("obj", "tests", "tests", "0"), Plugin())])
+    ctx = run_context(tmp_path, None, [(PluginSource("obj", "tests", "tests", "0"), Plugin())])
     with pytest.raises(executors.ExecutorError, match="not an importable module"):
         executors.WorkerSettings.from_context(ctx, threads=1)
 
@@ -246,7 +232,7 @@ def test_only_stale_temporary_files_are_removed(tmp_path):
 
 
 def test_resource_requests_come_from_the_plugin_classes(tmp_path, fault_plugin):
-    registry = _ctx(tmp_path, None, fault_plugin).registry
+    registry = run_context(tmp_path, None, fault_plugin).registry
     plain = runner.RunSpec("mnist", "mlp", "backprop", 0, "smoke")
     gpu = runner.RunSpec("mnist", "gpu-mlp", "backprop", 0, "smoke")
     bad = runner.RunSpec("mnist", "bad-resources-mlp", "backprop", 0, "smoke")
@@ -267,8 +253,7 @@ def test_unknown_executor_and_bad_jobs_are_rejected(tmp_path):
 
 
 def test_local_workers_use_the_requested_threads(tmp_path, data_dir):
-    ctx = runner.RunContext(registry=load_registry(disable=[], only=[]), out_dir=tmp_path, data_dir=data_dir,
-                            callback_factories=[])
+    ctx = run_context(tmp_path, data_dir)
     specs = runner.plan_grid(ctx.registry, ["mnist"], ["mlp"], ["backprop"], [0], "smoke")
     with pytest.raises(ValueError, match="threads must be at least 1"):
         executors.run_local(specs, ctx, jobs=1, threads=0)
@@ -299,7 +284,7 @@ def test_ray_executor_without_ray_says_how_to_install_it(tmp_path, capsys, monke
 
 @pytest.mark.slow
 def test_two_workers_run_a_grid_with_faults_and_resume(tmp_path, data_dir, fault_plugin):
-    ctx = _ctx(tmp_path, data_dir, fault_plugin)
+    ctx = run_context(tmp_path, data_dir, fault_plugin)
     rules = ["backprop", "raises", "nan-grads", "needs-time"]
     specs = runner.plan_grid(ctx.registry, ["mnist"], ["mlp"], rules, [0], "smoke")
     finished = []
@@ -323,10 +308,10 @@ def test_two_workers_run_a_grid_with_faults_and_resume(tmp_path, data_dir, fault
     threads = torch.get_num_threads()
     torch.set_num_threads(executors.threads_per_worker(2))
     try:
-        alone = runner.execute(specs[0], _ctx(tmp_path / "alone", data_dir, fault_plugin))
+        alone = runner.execute(specs[0], run_context(tmp_path / "alone", data_dir, fault_plugin))
     finally:
         torch.set_num_threads(threads)
-    assert _without_timings(alone["metrics"]) == _without_timings(ok["metrics"])
+    assert without_timings(alone["metrics"]) == without_timings(ok["metrics"])
 
     # Resume: finished records are skipped without starting a worker, the failed one is retried.
     written = {s.run_id: ctx.record_path(s).stat().st_mtime_ns for s in specs}
@@ -339,7 +324,7 @@ def test_two_workers_run_a_grid_with_faults_and_resume(tmp_path, data_dir, fault
 
 @pytest.mark.slow
 def test_a_killed_worker_leaves_a_failed_record_and_the_grid_goes_on(tmp_path, data_dir, fault_plugin):
-    ctx = _ctx(tmp_path, data_dir, fault_plugin)
+    ctx = run_context(tmp_path, data_dir, fault_plugin)
     specs = runner.plan_grid(ctx.registry, ["mnist"], ["mlp"], ["kills-process", "backprop"], [0], "smoke")
     # One worker: the second pairing can only run in the worker started after the first one died.
     killed, ok = executors.run_local(specs, ctx, jobs=1)
@@ -355,7 +340,7 @@ def test_a_killed_worker_leaves_a_failed_record_and_the_grid_goes_on(tmp_path, d
 @pytest.mark.slow
 def test_ray_runs_a_smoke_grid_on_a_local_instance(tmp_path, data_dir):
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'biobench[ray]')")
-    ctx = _ctx(tmp_path, data_dir)
+    ctx = run_context(tmp_path, data_dir)
     specs = runner.plan_grid(ctx.registry, ["mnist"], ["mlp"], ["backprop"], [0, 1], "smoke")
     finished = []
     ctx.progress = runner.Progress(finish=lambda spec, record: finished.append(spec.run_id))

@@ -14,6 +14,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+from helpers import run_context, without_timings
 
 from biobench import records, runner
 from biobench import registry as reg
@@ -116,27 +117,12 @@ def installed(monkeypatch):
     return extra.update
 
 
-def _ctx(out, data_dir, extra=(), **kwargs):
-    kwargs.setdefault("callback_factories", [])
-    registry = load_registry(disable=[], only=[], extra_plugins=extra)
-    return runner.RunContext(registry=registry, out_dir=out, data_dir=data_dir, **kwargs)
-
-
-def _without_timings(value):
-    """``value`` without wall-clock entries (``*time*_s`` keys such as ``time_per_epoch_s``), recursively."""
-    if isinstance(value, dict):
-        return {k: _without_timings(v) for k, v in value.items() if not ("time" in k and k.endswith("_s"))}
-    if isinstance(value, list):
-        return [_without_timings(v) for v in value]
-    return value
-
-
 # ---------------------------------------------------------------- faults inside pairings
 
 
 def test_failed_and_diverged_pairings_are_recorded_and_the_grid_goes_on(tmp_path, data_dir, fault_module):
     extra = [(PluginSource("reliability-rules", fault_module.__name__, "reliability-dist", "0"), fault_module)]
-    ctx = _ctx(tmp_path, data_dir, extra)
+    ctx = run_context(tmp_path, data_dir, extra)
     specs = runner.plan_grid(ctx.registry, ["mnist"], ["mlp"], ["raises", "nan-grads", "huge-step", "backprop"],
                              [0], "smoke")
     failed, nan, huge, ok = runner.run_grid(specs, ctx)
@@ -174,7 +160,7 @@ def test_same_seed_on_the_same_machine_gives_the_same_metrics(tmp_path, data_dir
     assert first["status"] == second["status"] == "ok"
     assert first["config_hash"] == second["config_hash"]
     assert len(first["metrics"]) > 10  # the harness measurements are part of the comparison
-    assert _without_timings(first["metrics"]) == _without_timings(second["metrics"])
+    assert without_timings(first["metrics"]) == without_timings(second["metrics"])
     assert first["metric_reasons"] == second["metric_reasons"]
     other_seed = runner.execute(
         runner.RunSpec(spec.task, spec.architecture, spec.rule, 4, spec.profile),

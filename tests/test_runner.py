@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import run_context
 
 from biobench import LearningRule, records, runner
 from biobench.data import TensorBatches
-from biobench.registry import PluginSource, load_registry
-
-
-def _ctx(tmp_path, data_dir, extra=(), **kwargs):
-    """A run context without the harness measurements (tested on their own), for speed."""
-    registry = load_registry(disable=[], only=[], extra_plugins=extra)
-    kwargs.setdefault("callback_factories", [])
-    return runner.RunContext(registry=registry, out_dir=tmp_path, data_dir=data_dir, **kwargs)
+from biobench.registry import PluginSource
 
 
 def test_smoke_run_writes_a_valid_record(tmp_path, data_dir):
-    ctx = _ctx(tmp_path, data_dir)
+    ctx = run_context(tmp_path, data_dir)
     (spec,) = runner.plan_grid(ctx.registry, ["mnist"], ["mlp"], ["backprop"], [0], "smoke")
     record = runner.execute(spec, ctx)
     stored = records.read_record(tmp_path / f"{spec.run_id}.json")
@@ -82,7 +76,7 @@ EXTRA = [(PluginSource("test-rules", "tests", "tests", "0"), _TestRules())]
 
 
 def test_unsupported_and_failed_pairings_become_records(tmp_path, data_dir):
-    ctx = _ctx(tmp_path, data_dir, EXTRA)
+    ctx = run_context(tmp_path, data_dir, EXTRA)
     specs = runner.plan_grid(ctx.registry, ["mnist"], ["mlp"], ["needs-time", "explodes"], [0], "smoke")
     unsupported, failed = runner.run_grid(specs, ctx)
     assert unsupported["status"] == "unsupported" and "time" in unsupported["reason"]
@@ -93,7 +87,7 @@ def test_unsupported_and_failed_pairings_become_records(tmp_path, data_dir):
 
 
 def test_resume_after_interrupted_grid(tmp_path, data_dir):
-    ctx = _ctx(tmp_path, data_dir, EXTRA)
+    ctx = run_context(tmp_path, data_dir, EXTRA)
     specs = runner.plan_grid(ctx.registry, ["mnist"], ["mlp"], ["backprop", "interrupts"], [0], "smoke")
     _Interrupts.armed = True
     with pytest.raises(KeyboardInterrupt):
@@ -109,12 +103,12 @@ def test_resume_after_interrupted_grid(tmp_path, data_dir):
     assert ctx.record_path(specs[0]).stat().st_mtime_ns == first_written
     assert resumed["status"] == "ok" and not resumed.get("skipped")
 
-    forced = runner.run_grid(specs[:1], _ctx(tmp_path, data_dir, EXTRA, force=True))[0]
+    forced = runner.run_grid(specs[:1], run_context(tmp_path, data_dir, EXTRA, force=True))[0]
     assert not forced.get("skipped")
 
 
 def test_changed_config_is_not_skipped(tmp_path, data_dir):
-    ctx = _ctx(tmp_path, data_dir)
+    ctx = run_context(tmp_path, data_dir)
     (spec,) = runner.plan_grid(ctx.registry, ["mnist"], ["mlp"], ["backprop"], [0], "smoke")
     runner.execute(spec, ctx)
     (longer,) = runner.plan_grid(ctx.registry, ["mnist"], ["mlp"], ["backprop"], [0], "smoke", epochs=2)
@@ -124,7 +118,7 @@ def test_changed_config_is_not_skipped(tmp_path, data_dir):
 
 def test_block_stepped_training_makes_the_updates_of_a_per_batch_loop(tmp_path, data_dir):
     """Lightning steps over blocks of mini-batches; the updates are exactly those of a plain loop."""
-    ctx = _ctx(tmp_path, data_dir)
+    ctx = run_context(tmp_path, data_dir)
     # 2,000 examples in batches of 150: 14 mini-batches per epoch, a full block and a partial one
     (spec,) = runner.plan_grid(ctx.registry, ["mnist"], ["mlp"], ["feedback_alignment"], [3], "smoke",
                                epochs=2, batch_size=150)
@@ -160,7 +154,7 @@ def test_block_stepped_training_makes_the_updates_of_a_per_batch_loop(tmp_path, 
 @pytest.mark.slow
 def test_ci_profile_mlp_backprop_reaches_95_percent(tmp_path, data_dir):
     torch.set_num_threads(2)
-    ctx = _ctx(tmp_path, data_dir)
+    ctx = run_context(tmp_path, data_dir)
     (spec,) = runner.plan_grid(ctx.registry, ["mnist"], ["mlp"], ["backprop"], [0], "ci")
     record = runner.execute(spec, ctx)
     assert record["status"] == "ok"

@@ -1,0 +1,25 @@
+"""Helpers shared by the test modules (importable because pytest puts ``tests/`` on ``sys.path``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from biobench import runner
+from biobench.registry import load_registry
+
+
+def run_context(out, data_dir, extra=(), **kwargs) -> runner.RunContext:
+    """A run context over the installed plugins plus ``extra``, without the harness measurements
+    (they are tested on their own) unless ``callback_factories`` is given."""
+    kwargs.setdefault("callback_factories", [])
+    registry = load_registry(disable=[], only=[], extra_plugins=extra)
+    return runner.RunContext(registry=registry, out_dir=out, data_dir=data_dir, **kwargs)
+
+
+def without_timings(value: Any) -> Any:
+    """``value`` without wall-clock entries (``*time*_s`` keys such as ``time_per_epoch_s``), recursively."""
+    if isinstance(value, dict):
+        return {k: without_timings(v) for k, v in value.items() if not ("time" in k and k.endswith("_s"))}
+    if isinstance(value, list):
+        return [without_timings(v) for v in value]
+    return value
