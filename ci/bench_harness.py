@@ -23,7 +23,7 @@ from torch.nn import functional as F
 
 def plain_epoch(data, seed: int, batch_size: int) -> float:
     """One epoch of a hand-written loop plus evaluation; returns seconds."""
-    from biobench_plugins.mlp import MLP
+    from biobench_plugins.architectures.mlp import MLP
 
     started = time.perf_counter()
     net = MLP().build(784, 10, torch.Generator().manual_seed(seed)).module
@@ -46,10 +46,10 @@ def plain_epoch(data, seed: int, batch_size: int) -> float:
 
 def harness_epoch(registry, data_dir: str | None, seed: int, batch_size: int) -> tuple[float, float]:
     """One epoch through the harness; returns (total seconds, training-loop seconds)."""
-    from biobench import runner
+    from biobench.training import runner
 
     with tempfile.TemporaryDirectory() as out:
-        ctx = runner.RunContext(registry=registry, out_dir=Path(out), data_dir=data_dir, callback_factories=[])
+        ctx = runner.RunContext(registry=registry, out_dir=Path(out), data_dir=data_dir, measurement_factories=[])
         (spec,) = runner.plan_grid(registry, ["mnist"], ["mlp"], ["backprop"], [seed], "ci", epochs=1,
                                    batch_size=batch_size)
         started = time.perf_counter()
@@ -67,9 +67,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=100)
     args = parser.parse_args()
 
-    from biobench.profiles import get_profile
-    from biobench.registry import load_registry
-    from biobench.runner import load_task_data
+    from biobench.plugin_api.registry import load_registry
+    from biobench.training.profiles import get_profile
+    from biobench.training.runner import load_task_data
 
     registry = load_registry()
     task = registry.get("task", "mnist").cls()

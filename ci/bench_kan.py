@@ -30,9 +30,9 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from biobench import runner
-from biobench.data import TensorBatches
-from biobench.registry import load_registry
+from biobench.plugin_api.registry import load_registry
+from biobench.training import runner
+from biobench.training.batches import TensorBatches
 
 TARGET_RATIO = 1.25
 

@@ -1,9 +1,9 @@
 """Cost of the harness metrics: one pairing trained with and without measurements, in one process.
 
 Both runs train the same pairing with the same seed and profile (default:
-MNIST, mlp, backprop, ``ci``), one with the metric callbacks of
-``biobench.metrics`` (or, with ``--all-measurements``, every module in
-``runner.HARNESS_MEASUREMENTS``) and one with ``RunContext(callback_factories=[])``.
+MNIST, mlp, backprop, ``ci``), one with the harness's gradient, alignment
+and robustness measurements (or, with ``--all-measurements``, every measurement of
+``biobench.metrics.catalog``, representations included) and one with ``RunContext(measurement_factories=[])``.
 Runs alternate, in ABBA order (without, with, with, without, ...), so that a
 drift in machine load affects both sides alike; the medians are compared. Three
 figures are printed:
@@ -34,10 +34,10 @@ BUDGET = 1.15
 
 def run_once(registry: Any, args: argparse.Namespace, factories: list[Any], out: Path) -> dict[str, Any]:
     """Train the pairing once with ``factories``; returns the record's metrics plus ``cpu_time_s``."""
-    from biobench import runner
+    from biobench.training import runner
 
     ctx = runner.RunContext(
-        registry=registry, out_dir=out, data_dir=args.data_dir, force=True, callback_factories=factories
+        registry=registry, out_dir=out, data_dir=args.data_dir, force=True, measurement_factories=factories
     )
     (spec,) = runner.plan_grid(registry, [args.task], [args.arch], [args.rule], [args.seed], args.profile)
     started = time.process_time()
@@ -59,15 +59,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--all-measurements", action="store_true",
-                        help="measure every module of runner.HARNESS_MEASUREMENTS, not only biobench.metrics")
+                        help="every measurement of biobench.metrics.catalog, not only the harness metrics")
     parser.add_argument("--check", action="store_true", help=f"exit 1 when the ratio exceeds {BUDGET}")
     args = parser.parse_args(argv)
 
-    from biobench import metrics, runner
-    from biobench.registry import load_registry
+    from biobench.metrics import catalog
+    from biobench.metrics.harness import harness_measurement
+    from biobench.plugin_api.registry import load_registry
 
     registry = load_registry()
-    factories = runner.default_callback_factories() if args.all_measurements else metrics.callback_factories()
+    factories = catalog.measurement_factories() if args.all_measurements else [harness_measurement]
     runs: dict[str, list[dict[str, Any]]] = {"without": [], "with": []}
     shares = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -49,7 +49,7 @@ def _cpu_seconds() -> float:
 
 def _timed(run: Callable[[object], list[dict]], registry, data_dir: str | None) -> tuple[float, float, list[str]]:
     """Wall time (s), CPU time (s, workers included) and statuses of ``run(ctx)`` in a fresh folder."""
-    from biobench import runner
+    from biobench.training import runner
 
     with tempfile.TemporaryDirectory(prefix="biobench-bench-") as folder:
         ctx = runner.RunContext(registry=registry, out_dir=Path(folder), data_dir=data_dir)
@@ -83,9 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     import pytorch_lightning  # noqa: F401  (imported before timing: see the module docstring)
     import torch
 
-    from biobench import executors, runner
-    from biobench.profiles import get_profile
-    from biobench.registry import load_registry
+    from biobench.execution import local as executors
+    from biobench.execution.workers import cpu_count, threads_per_worker
+    from biobench.plugin_api.registry import load_registry
+    from biobench.training import runner
+    from biobench.training.profiles import get_profile
 
     registry = load_registry()
     for err in registry.errors:
@@ -94,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     for task in {s.task for s in specs}:
         registry.get("task", task).cls().load(args.data_dir)  # warm the data cache of this process
 
-    cores = executors.cpu_count()
-    threads = executors.threads_per_worker(args.jobs, cores)
+    cores = cpu_count()
+    threads = threads_per_worker(args.jobs, cores)
     epochs = args.epochs or get_profile(args.profile).epochs
     print(f"grid: {len(specs)} runs ({args.profile} profile, {epochs} epoch(s)) on {cores} cores; "
           f"workers use {threads} torch thread(s) each; --jobs 1 uses {torch.get_num_threads()}")

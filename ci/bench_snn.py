@@ -93,10 +93,10 @@ def plain_epoch(data, seed: int, batch_size: int, layerwise: bool) -> tuple[floa
 
 def harness_epoch(registry, data_dir: str | None, seed: int, batch_size: int) -> tuple[float, float, float]:
     """One ``ci`` epoch of snn/backprop through the harness; (total s, training-loop s, test acc)."""
-    from biobench import runner
+    from biobench.training import runner
 
     with tempfile.TemporaryDirectory() as out:
-        ctx = runner.RunContext(registry=registry, out_dir=Path(out), data_dir=data_dir, callback_factories=[])
+        ctx = runner.RunContext(registry=registry, out_dir=Path(out), data_dir=data_dir, measurement_factories=[])
         (spec,) = runner.plan_grid(
             registry, ["mnist"], ["snn"], ["backprop"], [seed], "ci", epochs=1, batch_size=batch_size
         )
@@ -116,10 +116,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=100)
     args = parser.parse_args()
 
-    from biobench.profiles import get_profile
-    from biobench.registry import load_registry
-    from biobench.runner import load_task_data
-    from biobench_plugins.snn import SpikingNetwork
+    from biobench.plugin_api.registry import load_registry
+    from biobench.training.profiles import get_profile
+    from biobench.training.runner import load_task_data
+    from biobench_plugins.architectures.snn import SpikingNetwork
 
     registry = load_registry()
     arch_config = SpikingNetwork(**SpikingNetwork.profile_overrides["ci"]).config

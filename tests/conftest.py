@@ -6,8 +6,13 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
+
+# One torch thread in the test process: tiny networks gain nothing from more, and on a machine
+# whose cores are busy a second thread that spin-waits makes small tests ten times slower.
+torch.set_num_threads(1)
 
 
 def mnist_root() -> Path | None:
@@ -29,6 +34,27 @@ def data_dir() -> str:
 @pytest.fixture(scope="session")
 def registry():
     """The registry of installed plugins (loaded once)."""
-    from biobench.registry import load_registry
+    from biobench.plugin_api.registry import load_registry
 
     return load_registry(disable=[], only=[])
+
+
+FIXTURE_RECORDS = Path(__file__).parent / "fixtures" / "records"
+
+
+@pytest.fixture(scope="session")
+def rendered_board(tmp_path_factory) -> Path:
+    """A leaderboard folder (tables, README and report) of the fixture records, rendered once per session."""
+    import shutil
+
+    from biobench.cli import main
+    from biobench.results import leaderboard as lb
+
+    root = tmp_path_factory.mktemp("board")
+    shutil.copytree(FIXTURE_RECORDS, root / "leaderboard" / "results")
+    (root / "README.md").write_text(f"# biobench\n\n## Leaderboard\n\n{lb.README_START}\n{lb.README_END}\n\nMore text.\n")
+    args = ["leaderboard", "--results", str(root / "leaderboard" / "results"), "--out", str(root / "leaderboard"),
+            "--readme", str(root / "README.md")]
+    assert main([*args, "--check"]) == 1  # nothing rendered yet
+    assert main(args) == 0
+    return root

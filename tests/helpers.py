@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from biobench import runner
-from biobench.registry import load_registry
+from biobench.plugin_api.registry import load_registry
+from biobench.training import runner
 
 
 def run_context(out, data_dir, extra=(), **kwargs) -> runner.RunContext:
     """A run context over the installed plugins plus ``extra``, without the harness measurements
-    (they are tested on their own) unless ``callback_factories`` is given."""
-    kwargs.setdefault("callback_factories", [])
+    (they are tested on their own) unless ``measurement_factories`` is given."""
+    kwargs.setdefault("measurement_factories", [])
     registry = load_registry(disable=[], only=[], extra_plugins=extra)
     return runner.RunContext(registry=registry, out_dir=out, data_dir=data_dir, **kwargs)
 

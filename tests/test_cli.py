@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from biobench import cli, records
+from biobench import cli
+from biobench.results import records
 
 
 def test_plugins_json_lists_builtins_with_distribution(capsys):
@@ -63,7 +64,7 @@ def test_unwritable_results_folder(tmp_path, capsys):
 
 
 def test_run_smoke_writes_record_and_summary(tmp_path, capsys, data_dir, monkeypatch):
-    monkeypatch.setattr("biobench.runner.default_callback_factories", lambda: [])
+    monkeypatch.setattr("biobench.training.runner.default_measurement_factories", lambda: [])
     code = cli.main(
         ["run", "--arch", "mlp", "--rule", "backprop", "--profile", "smoke", "--out", str(tmp_path),
          "--data-dir", data_dir, "--arch-option", "hidden=[32]"]

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from biobench import data
+from biobench.training import batches as batching
 
 
 def _write_idx(path: Path, array: np.ndarray, gz: bool = False) -> None:
@@ -85,26 +86,26 @@ def test_real_mnist_loads_with_expected_shapes(data_dir):
 def test_tensor_batches_cover_every_example_once_per_epoch():
     x = torch.arange(10, dtype=torch.float32).unsqueeze(1)
     y = torch.arange(10)
-    batches = data.TensorBatches(x, y, batch_size=3, shuffle=True, seed=1)
+    batches = batching.TensorBatches(x, y, batch_size=3, shuffle=True, seed=1)
     assert len(batches) == 4
     seen = torch.cat([yb for _, yb in batches])
     assert sorted(seen.tolist()) == list(range(10))
     again = torch.cat([yb for _, yb in batches])
     assert not torch.equal(seen, again)  # reshuffled each epoch
-    fresh = torch.cat([yb for _, yb in data.TensorBatches(x, y, 3, True, seed=1)])
+    fresh = torch.cat([yb for _, yb in batching.TensorBatches(x, y, 3, True, seed=1)])
     assert torch.equal(seen, fresh)  # same seed, same order
 
 
 def test_batch_blocks_group_the_same_batches_in_order():
     x = torch.arange(25, dtype=torch.float32).unsqueeze(1)
     y = torch.arange(25)
-    blocks = data.BatchBlocks(data.TensorBatches(x, y, batch_size=3, shuffle=True, seed=4), size=4)
+    blocks = batching.BatchBlocks(batching.TensorBatches(x, y, batch_size=3, shuffle=True, seed=4), size=4)
     assert len(blocks) == 3  # 9 mini-batches: 4 + 4 + 1
     grouped = list(blocks)
     assert [len(b) for b in grouped] == [4, 4, 1]
     flat = [yb for block in grouped for _, yb in block]
-    direct = [yb for _, yb in data.TensorBatches(x, y, 3, True, seed=4)]
+    direct = [yb for _, yb in batching.TensorBatches(x, y, 3, True, seed=4)]
     assert len(flat) == len(direct) == 9
     assert all(torch.equal(a, b) for a, b in zip(flat, direct, strict=True))
     with pytest.raises(ValueError, match="block size"):
-        data.BatchBlocks(data.TensorBatches(x, y, 3, False), size=0)
+        batching.BatchBlocks(batching.TensorBatches(x, y, 3, False), size=0)

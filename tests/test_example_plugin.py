@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from biobench.registry import load_registry
+from biobench.plugin_api.registry import load_registry
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "plugins" / "examples" / "biobench-drtp"
@@ -77,7 +77,7 @@ def _load_example_module():
 def test_drtp_update_matches_hand_computation():
     """2 -> 2 -> 2 network, relu hidden; hidden grad = ((B^T y*) * f'(z1)) x^T, output grad local."""
     from biobench import Network, PlasticLinear
-    from biobench_plugins.mlp import MLP
+    from biobench_plugins.architectures.mlp import MLP
 
     drtp = _load_example_module()
     fc1 = PlasticLinear("fc1", 2, 2, activation=torch.relu)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import subprocess
 import sys
 import textwrap
 import time
@@ -14,10 +15,16 @@ import pytest
 import torch
 from helpers import run_context, without_timings
 
-from biobench import executors, records, runner
-from biobench import registry as reg
+from biobench import execution
 from biobench.cli import main
-from biobench.registry import PluginSource, load_registry
+from biobench.execution import local as executors_local
+from biobench.execution import ray_cluster
+from biobench.execution import workers as executors
+from biobench.plugin_api import registry as reg
+from biobench.plugin_api.registry import PluginSource, load_registry
+from biobench.results import records
+from biobench.results.store import STALE_TEMP_AGE_S, ResultStore
+from biobench.training import runner
 
 # Rules for the tests, written to a module file so that spawned worker processes can import it.
 FAULT_RULES = '''
@@ -27,8 +34,8 @@ import signal
 import torch
 
 from biobench import Hyperparameter, LearningRule, hookimpl
-from biobench_plugins.backprop import Backprop
-from biobench_plugins.mlp import MLP
+from biobench_plugins.rules.backprop import Backprop
+from biobench_plugins.architectures.mlp import MLP
 
 
 class Raises(LearningRule):
@@ -137,7 +144,7 @@ def test_threads_per_worker_rejects_zero_workers():
 def test_workers_rebuild_the_parents_registry_not_their_environment(tmp_path, monkeypatch):
     parent = load_registry(disable=["capabilities"], only=[])
     assert "capabilities" not in parent.sources
-    ctx = runner.RunContext(registry=parent, out_dir=tmp_path, callback_factories=[])
+    ctx = runner.RunContext(registry=parent, out_dir=tmp_path, measurement_factories=[])
     settings_json = executors.WorkerSettings.from_context(ctx, threads=1).to_json()
     # A worker's environment says otherwise; the parent's resolved lists win.
     monkeypatch.setenv(reg.DISABLE_ENV, "backprop")
@@ -150,7 +157,7 @@ def test_workers_rebuild_the_parents_registry_not_their_environment(tmp_path, mo
     only = load_registry(disable=None, only=None)  # allow-list from the environment
     assert set(only.sources) == {"mnist", "mlp"}
     settings = executors.WorkerSettings.from_context(
-        runner.RunContext(registry=only, out_dir=tmp_path, callback_factories=[]), threads=1
+        runner.RunContext(registry=only, out_dir=tmp_path, measurement_factories=[]), threads=1
     )
     monkeypatch.delenv(reg.ONLY_ENV)
     assert set(executors.WorkerSettings.from_json(settings.to_json()).load_registry().sources) == {"mnist", "mlp"}
@@ -160,7 +167,7 @@ def test_worker_with_other_plugins_refuses_to_run(tmp_path, monkeypatch):
     module = type(sys)("fake_extra_arch_plugin")
     exec(textwrap.dedent('''
         from biobench import hookimpl
-        from biobench_plugins.mlp import MLP
+        from biobench_plugins.architectures.mlp import MLP
 
         class Wide(MLP):
             name = "wide-mlp"
@@ -182,7 +189,7 @@ def test_worker_with_other_plugins_refuses_to_run(tmp_path, monkeypatch):
     parent = load_registry(disable=[], only=[])
     assert "wide-mlp" in parent.architectures
     settings = executors.WorkerSettings.from_context(
-        runner.RunContext(registry=parent, out_dir=tmp_path, callback_factories=[]), threads=1
+        runner.RunContext(registry=parent, out_dir=tmp_path, measurement_factories=[]), threads=1
     )
     monkeypatch.setattr(metadata, "entry_points", real)  # the worker's machine lacks the plugin
     with pytest.raises(executors.ExecutorError, match=r"loaded plugins .* but the grid was planned with"):
@@ -210,25 +217,30 @@ def test_in_process_plugins_reach_workers_only_as_modules(tmp_path, fault_plugin
 def test_measurement_factories_travel_by_name(tmp_path):
     ctx = runner.RunContext(registry=load_registry(disable=[], only=[]), out_dir=tmp_path)
     settings = executors.WorkerSettings.from_context(ctx, threads=1)
-    assert len(settings.measurements) == len(ctx.callback_factories)
+    assert len(settings.measurements) == len(ctx.measurement_factories)
     rebuilt = executors.WorkerSettings.from_json(settings.to_json()).context(ctx.registry)
-    assert rebuilt.callback_factories == ctx.callback_factories
-    ctx.callback_factories = [lambda **state: None]
+    assert rebuilt.measurement_factories == ctx.measurement_factories
+    ctx.measurement_factories = [lambda run: None]
     with pytest.raises(executors.ExecutorError, match="not a module-level function"):
         executors.WorkerSettings.from_context(ctx, threads=1)
 
 
-def test_only_stale_temporary_files_are_removed(tmp_path):
-    stale = tmp_path / ".mnist__mlp__backprop__smoke__seed0.json.abc123.tmp"
-    fresh = tmp_path / ".mnist__mlp__backprop__smoke__seed1.json.def456.tmp"
+def test_temporary_files_of_dead_writers_are_removed_and_live_ones_kept(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # its process id now names no process
+    orphan = tmp_path / f".mnist__mlp__backprop__smoke__seed0.json.{dead.pid}.abc123.tmp"
+    live = tmp_path / f".mnist__mlp__backprop__smoke__seed1.json.{os.getpid()}.def456.tmp"
+    unnamed_old = tmp_path / ".mnist__mlp__backprop__smoke__seed3.json.ghi789.tmp"
+    unnamed_new = tmp_path / ".mnist__mlp__backprop__smoke__seed4.json.jkl012.tmp"
     record = tmp_path / "mnist__mlp__backprop__smoke__seed2.json"
-    for path in (stale, fresh, record):
+    for path in (orphan, live, unnamed_old, unnamed_new, record):
         path.write_text("{")
-    old = time.time() - executors.STALE_TEMP_AGE_S - 5
-    os.utime(stale, (old, old))
+    old = time.time() - STALE_TEMP_AGE_S - 5
+    os.utime(unnamed_old, (old, old))
     os.utime(record, (old, old))
-    assert executors.remove_stale_temp_files(tmp_path) == [stale]
-    assert not stale.exists() and fresh.exists() and record.exists()
+    removed = ResultStore(tmp_path).remove_stale_temp_files()
+    assert sorted(removed) == sorted([orphan, unnamed_old])
+    assert live.exists() and unnamed_new.exists() and record.exists()
 
 
 def test_resource_requests_come_from_the_plugin_classes(tmp_path, fault_plugin):
@@ -236,28 +248,28 @@ def test_resource_requests_come_from_the_plugin_classes(tmp_path, fault_plugin):
     plain = runner.RunSpec("mnist", "mlp", "backprop", 0, "smoke")
     gpu = runner.RunSpec("mnist", "gpu-mlp", "backprop", 0, "smoke")
     bad = runner.RunSpec("mnist", "bad-resources-mlp", "backprop", 0, "smoke")
-    assert executors.resource_request(plain, registry) == {"num_cpus": 1.0, "num_gpus": 0.0}
-    assert executors.resource_request(gpu, registry) == {"num_cpus": 2.0, "num_gpus": 1.0}
+    assert ray_cluster.resource_request(plain, registry) == {"num_cpus": 1.0, "num_gpus": 0.0}
+    assert ray_cluster.resource_request(gpu, registry) == {"num_cpus": 2.0, "num_gpus": 1.0}
     with pytest.raises(executors.ExecutorError, match=r"resources\['num_cpus'\] = -1"):
-        executors.resource_request(bad, registry)
+        ray_cluster.resource_request(bad, registry)
 
 
 def test_unknown_executor_and_bad_jobs_are_rejected(tmp_path):
-    ctx = runner.RunContext(registry=load_registry(disable=[], only=[]), out_dir=tmp_path, callback_factories=[])
+    ctx = runner.RunContext(registry=load_registry(disable=[], only=[]), out_dir=tmp_path, measurement_factories=[])
     with pytest.raises(ValueError, match="unknown executor 'dask'"):
-        runner.run_grid([], ctx, executor="dask")
+        execution.run([], ctx, executor="dask")
     with pytest.raises(ValueError, match="jobs must be at least 1"):
-        runner.run_grid([], ctx, jobs=0)
+        execution.run([], ctx, jobs=0)
     with pytest.raises(ValueError, match="only used by the ray executor"):
-        runner.run_grid([], ctx, address="auto")
+        execution.run([], ctx, address="auto")
 
 
 def test_local_workers_use_the_requested_threads(tmp_path, data_dir):
     ctx = run_context(tmp_path, data_dir)
     specs = runner.plan_grid(ctx.registry, ["mnist"], ["mlp"], ["backprop"], [0], "smoke")
     with pytest.raises(ValueError, match="threads must be at least 1"):
-        executors.run_local(specs, ctx, jobs=1, threads=0)
-    (record,) = executors.run_local(specs, ctx, jobs=1, threads=1)
+        executors_local.run_local(specs, ctx, jobs=1, threads=0)
+    (record,) = executors_local.run_local(specs, ctx, jobs=1, threads=1)
     assert record["status"] == "ok" and record["environment"]["torch_threads"] == 1
 
 
@@ -289,7 +301,7 @@ def test_two_workers_run_a_grid_with_faults_and_resume(tmp_path, data_dir, fault
     specs = runner.plan_grid(ctx.registry, ["mnist"], ["mlp"], rules, [0], "smoke")
     finished = []
     ctx.progress = runner.Progress(finish=lambda spec, record: finished.append(spec.run_id))
-    results = runner.run_grid(specs, ctx, jobs=2)
+    results = execution.run(specs, ctx, jobs=2)
 
     assert [r["run_id"] for r in results] == [s.run_id for s in specs]  # order of the specs
     assert sorted(finished) == sorted(s.run_id for s in specs)  # per-run progress in the parent
@@ -315,7 +327,7 @@ def test_two_workers_run_a_grid_with_faults_and_resume(tmp_path, data_dir, fault
 
     # Resume: finished records are skipped without starting a worker, the failed one is retried.
     written = {s.run_id: ctx.record_path(s).stat().st_mtime_ns for s in specs}
-    again = runner.run_grid(specs, ctx, jobs=2)
+    again = execution.run(specs, ctx, jobs=2)
     assert [r.get("skipped", False) for r in again] == [True, False, True, True]
     for spec in (specs[0], specs[2], specs[3]):
         assert ctx.record_path(spec).stat().st_mtime_ns == written[spec.run_id]
@@ -327,7 +339,7 @@ def test_a_killed_worker_leaves_a_failed_record_and_the_grid_goes_on(tmp_path, d
     ctx = run_context(tmp_path, data_dir, fault_plugin)
     specs = runner.plan_grid(ctx.registry, ["mnist"], ["mlp"], ["kills-process", "backprop"], [0], "smoke")
     # One worker: the second pairing can only run in the worker started after the first one died.
-    killed, ok = executors.run_local(specs, ctx, jobs=1)
+    killed, ok = executors_local.run_local(specs, ctx, jobs=1)
     assert killed["status"] == "failed"
     assert "was killed by SIGKILL while running this pairing" in killed["reason"]
     assert "next run retries it" in killed["reason"]
@@ -344,7 +356,7 @@ def test_ray_runs_a_smoke_grid_on_a_local_instance(tmp_path, data_dir):
     specs = runner.plan_grid(ctx.registry, ["mnist"], ["mlp"], ["backprop"], [0, 1], "smoke")
     finished = []
     ctx.progress = runner.Progress(finish=lambda spec, record: finished.append(spec.run_id))
-    results = runner.run_grid(specs, ctx, executor="ray", jobs=2)  # a local instance with 2 CPUs
+    results = execution.run(specs, ctx, executor="ray", jobs=2)  # a local instance with 2 CPUs
     assert not ray.is_initialized()  # the instance it started is shut down again
     assert sorted(finished) == sorted(s.run_id for s in specs)
     for spec, result in zip(specs, results, strict=True):
@@ -352,5 +364,5 @@ def test_ray_runs_a_smoke_grid_on_a_local_instance(tmp_path, data_dir):
         assert records.read_record(ctx.record_path(spec)) == result  # written by the driver
     assert results[0]["metrics"]["history"] != results[1]["metrics"]["history"]  # two seeds
 
-    again = runner.run_grid(specs, ctx, executor="ray", jobs=2)  # resumes: nothing left to submit
+    again = execution.run(specs, ctx, executor="ray", jobs=2)  # resumes: nothing left to submit
     assert all(r.get("skipped") for r in again)

@@ -21,12 +21,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from biobench import Network
-from biobench_plugins.feedback_alignment import FeedbackAlignment
-from biobench_plugins.kan import KAN, KAN_CAPABILITY, KANLayerSignals, KANPlasticLayer
-from biobench_plugins.kan_hebbian import KANHebbian
-from biobench_plugins.kan_node_perturbation import KANNodePerturbation
-from biobench_plugins.weight_perturbation import derived_generator
+from biobench import Network, derived_generator
+from biobench_plugins.architectures.kan import KAN, KAN_CAPABILITY, KANPlasticLayer
+from biobench_plugins.rules.feedback_alignment import FeedbackAlignment
+from biobench_plugins.rules.kan_hebbian import KANHebbian
+from biobench_plugins.rules.kan_node_perturbation import KANNodePerturbation
 
 X = torch.tensor([[0.5, -0.25]])
 
@@ -81,10 +80,10 @@ def test_tiny_kan_forward_matches_hand_computation():
     logits, signals = net.forward_with_signals(X)
     assert torch.allclose(signals[0].drive, torch.tensor([HIDDEN]))
     assert torch.allclose(logits, torch.tensor([LOGITS]))
-    assert isinstance(signals[0], KANLayerSignals)
-    assert torch.allclose(signals[0].basis, torch.tensor([[[0.0, 0.5, 0.5], [0.25, 0.75, 0.0]]]))
-    assert torch.allclose(signals[1].basis, torch.tensor([[[0.0, 0.1875, 0.8125], [0.0, 0.6875, 0.3125]]]))
-    assert torch.allclose(signals[0].base, X)
+    assert set(signals[0].extras) == {"basis", "base"}
+    assert torch.allclose(signals[0].extras["basis"], torch.tensor([[[0.0, 0.5, 0.5], [0.25, 0.75, 0.0]]]))
+    assert torch.allclose(signals[1].extras["basis"], torch.tensor([[[0.0, 0.1875, 0.8125], [0.0, 0.6875, 0.3125]]]))
+    assert torch.allclose(signals[0].extras["base"], X)
     assert torch.equal(signals[0].pre, X) and torch.equal(signals[0].post, signals[0].drive)
 
 

@@ -14,11 +14,14 @@ from typing import Any
 
 import pytest
 
-from biobench import leaderboard as lb
-from biobench import records
 from biobench.cli import main
+from biobench.metrics.robustness import fgsm_curve
+from biobench.results import leaderboard as lb
+from biobench.results import records
 
 FIXTURES = Path(__file__).parent / "fixtures" / "records"
+
+ACCURACY = next(c for c in lb.metric_columns() if c.key == "test_acc")
 
 
 def make_record(
@@ -57,13 +60,13 @@ def test_mean_and_sample_std_over_seeds():
     assert row["test_acc_mean"] == pytest.approx(0.92)
     assert row["test_acc_std"] == pytest.approx(0.02)
     assert (row["seeds"], row["seeds_ok"], row["status"], row["reason"]) == (3, 3, "ok", "")
-    assert lb.accuracy_text(row) == "92.00 ± 2.00"
+    assert lb.spread_text(ACCURACY, row) == "92.00 ± 2.00"
 
 
 def test_single_seed_has_no_std():
     (row,) = lb.summarise([make_record("mlp", "fa", 0, acc=0.9)]).to_dict(orient="records")
     assert row["test_acc_std"] is None
-    assert lb.accuracy_text(row) == "90.00 (n=1)"
+    assert lb.spread_text(ACCURACY, row) == "90.00 (n=1)"
 
 
 def test_diverged_seed_sets_the_status_and_is_left_out_of_the_mean():
@@ -108,7 +111,7 @@ def test_metric_columns_read_the_harness_keys():
     (row,) = lb.summarise([rec]).to_dict(orient="records")
     assert (row["gradient_bias"], row["gradient_snr"], row["gradient_snr_ratio"]) == (0.75, 0.2, 0.8)
     assert (row["fgsm_acc_8_255"], row["alignment_angle_deg"]) == (0.55, 42.0)
-    assert lb.fgsm_curve(rec["metrics"]) == [(0.0, 0.9), (4 / 255, 0.7), (8 / 255, 0.55), (12 / 255, 0.3)]
+    assert fgsm_curve(rec["metrics"]) == [(0.0, 0.9), (4 / 255, 0.7), (8 / 255, 0.55), (12 / 255, 0.3)]
 
 
 def test_missing_and_null_metrics_render_as_dashes_not_zero():
@@ -119,7 +122,7 @@ def test_missing_and_null_metrics_render_as_dashes_not_zero():
     frame = lb.summarise([rec])
     (row,) = frame.to_dict(orient="records")
     assert row["gradient_bias"] is None and row["fgsm_acc_8_255"] is None
-    table = lb.markdown_table([row], lb.DISPLAY_COLUMNS)
+    table = lb.markdown_table([row], lb.display_columns())
     assert "| — |" in table and "0.000" not in table
     assert json.loads(lb.render_json(frame))[0]["gradient_bias"] is None
     assert lb.render_csv(frame).splitlines()[1].count(",,") >= 1
@@ -140,18 +143,6 @@ def test_readme_block_is_replaced_between_markers_only():
     assert out == f"# Title\n\nbefore\n{lb.README_START}\nnew\n{lb.README_END}\nafter\n"
     with pytest.raises(ValueError, match="markers"):
         lb.replace_readme_block("# no markers\n", "x")
-
-
-@pytest.fixture(scope="module")
-def rendered_board(tmp_path_factory) -> Path:
-    """A leaderboard folder with the fixture records and a README, rendered once for the module."""
-    root = tmp_path_factory.mktemp("board")
-    shutil.copytree(FIXTURES, root / "leaderboard" / "results")
-    (root / "README.md").write_text(f"# biobench\n\n## Leaderboard\n\n{lb.README_START}\n{lb.README_END}\n\nMore text.\n")
-    paths = {"results": root / "leaderboard" / "results", "out": root / "leaderboard", "readme": root / "README.md"}
-    assert main(_args(paths, "--check")) == 1  # nothing rendered yet
-    assert main(_args(paths)) == 0
-    return root
 
 
 @pytest.fixture
@@ -184,7 +175,7 @@ def test_render_then_check_passes_and_is_deterministic(board):
     rows = json.loads(first["leaderboard.json"])
     recs = records.read_records(board["results"])
     assert len(rows) == len({(r["task"], r["architecture"], r["rule"], r["profile"]) for r in recs})
-    assert list(rows[0]) == list(lb.COLUMNS)
+    assert list(rows[0]) == list(lb.table_columns())
     for text in [*first.values(), readme, (board["out"] / "report" / "index.html").read_text()]:
         assert not re.search(r"\d{4}-\d{2}-\d{2}", text), "rendered output must not carry dates"
     assert (board["out"] / "report" / "index.html").exists()
@@ -226,7 +217,7 @@ def test_missing_results_folder_is_a_usage_error(tmp_path):
 
 def test_compare_accepts_fresh_records_within_tolerance():
     committed = [make_record("mlp", "fa", 0, acc=0.9), make_record("mlp", "fa", 1, acc=0.9)]
-    fresh = [make_record("mlp", "fa", 0, acc=0.9 + 0.9 * lb.TOLERANCES["test_acc"])]
+    fresh = [make_record("mlp", "fa", 0, acc=0.9 + 0.9 * ACCURACY.tolerance)]
     assert lb.compare_records(fresh, committed) == []
 
 
@@ -237,7 +228,7 @@ def test_compare_reports_every_kind_of_disagreement():
         make_record("mlp", "gone", 0, acc=0.90),
     ]
     fresh = [
-        make_record("mlp", "fa", 0, acc=0.90 + 2 * lb.TOLERANCES["test_acc"], gradient_snr={"overall": 1.5}),
+        make_record("mlp", "fa", 0, acc=0.90 + 2 * ACCURACY.tolerance, gradient_snr={"overall": 1.5}),
         make_record("mlp", "kp", 0, status="diverged"),
         make_record("mlp", "new", 0, acc=0.5),
     ]

@@ -17,28 +17,24 @@ from biobench import (
     Task,
     TaskData,
 )
-from biobench.metrics import (
-    AlignmentAngle,
-    FGSMAccuracy,
-    GradientBias,
-    GradientSNR,
-    HarnessMeasurements,
-    MetricUndefined,
-    UpdateAngle,
-    fgsm_key,
-)
+from biobench.metrics import MetricUndefined, fgsm_key
+from biobench.metrics.alignment import AlignmentAngle
 from biobench.metrics.base import angle_deg, cosine
 from biobench.metrics.gradients import (
+    GradientBias,
+    GradientSNR,
+    UpdateAngle,
     per_example_reference_gradients,
     per_example_rule_updates,
     reference_gradient,
     rule_update,
 )
-from biobench.metrics.robustness import fgsm_examples
+from biobench.metrics.harness import HarnessMeasurements
+from biobench.metrics.robustness import FGSMAccuracy, fgsm_examples
 from biobench.metrics.state import TrainingState
-from biobench.records import validate_record
-from biobench_plugins.backprop import Backprop
-from biobench_plugins.mlp import MLP
+from biobench.results.records import validate_record
+from biobench_plugins.architectures.mlp import MLP
+from biobench_plugins.rules.backprop import Backprop
 
 # ---------------------------------------------------------------- fixtures
 
@@ -200,7 +196,7 @@ def test_feedback_alignment_with_symmetric_feedback_has_bias_one():
 
 
 def test_the_feedback_alignment_plugin_with_symmetric_feedback_has_bias_one_and_angle_zero():
-    plugin = pytest.importorskip("biobench_plugins.feedback_alignment")
+    plugin = pytest.importorskip("biobench_plugins.rules.feedback_alignment")
     network = _mlp((32, 16))
     rule = _bind(plugin.FeedbackAlignment(), network)
     data, task = _data(), _Digits()

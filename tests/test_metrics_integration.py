@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from biobench import metrics, records, runner
 from biobench.metrics import MeasurementSettings
-from biobench.metrics.definitions import TABLE_END, TABLE_START, metric_definitions, metric_table
-from biobench.registry import load_registry
+from biobench.metrics.catalog import TABLE_END, TABLE_START, definitions, metric_table
+from biobench.metrics.harness import harness_measurement
+from biobench.plugin_api.registry import load_registry
+from biobench.results import records
+from biobench.training import runner
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,7 +26,7 @@ HARNESS_KEYS = {
 def _run(tmp_path, data_dir, factories, rule="backprop"):
     ctx = runner.RunContext(
         registry=load_registry(disable=[], only=[]), out_dir=tmp_path, data_dir=data_dir,
-        callback_factories=factories,
+        measurement_factories=factories,
     )
     (spec,) = runner.plan_grid(ctx.registry, ["mnist"], ["mlp"], [rule], [0], "smoke")
     runner.execute(spec, ctx)
@@ -32,14 +34,14 @@ def _run(tmp_path, data_dir, factories, rule="backprop"):
 
 
 def test_the_runner_measures_the_harness_metrics_by_default():
-    assert metrics.harness_metrics_callback in runner.default_callback_factories()
+    assert harness_measurement in runner.default_measurement_factories()
 
 
 @pytest.mark.slow
 def test_a_smoke_run_records_every_harness_metric(tmp_path, data_dir):
     # FGSM on the whole smoke test split (1000 examples), so perturbation 0 must be its accuracy
     whole_test_split = MeasurementSettings(fgsm_examples=1000, fgsm_chunk=1000)
-    record = _run(tmp_path / "with", data_dir, [partial(metrics.harness_metrics_callback, settings=whole_test_split)])
+    record = _run(tmp_path / "with", data_dir, [partial(harness_measurement, settings=whole_test_split)])
     m = record["metrics"]
     assert record["status"] == "ok" and HARNESS_KEYS <= set(m)
     # backprop judged against its own reference
@@ -71,5 +73,5 @@ def test_the_readme_metric_table_is_generated_from_the_definitions():
     text = readme.read_text()
     assert TABLE_START in text and TABLE_END in text, "README has no generated metric table"
     assert metric_table() in text, "README metric table is stale: paste `python -m biobench.metrics`"
-    documented = {k for d in metric_definitions() for k in d.keys}
+    documented = {k for d in definitions() for k in d.keys}
     assert HARNESS_KEYS - {"gradient_reference", "harness_settings", "harness_metrics_time_s"} <= documented

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from biobench import records
+from biobench.results import records
 
 
 def _valid() -> dict:

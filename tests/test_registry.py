@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import tomllib
 
-from biobench import registry as reg
-from biobench.hookspecs import hookimpl
+from biobench.plugin_api import registry as reg
+from biobench.plugin_api.hookspecs import hookimpl
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,15 +34,18 @@ def test_builtin_plugins_are_discovered_through_installed_entry_points():
 def test_every_plugin_module_is_registered_as_an_entry_point():
     table = _entry_point_table()
     registered = {value.split(":")[0] for value in table.values()}
+    package = REPO / "plugins" / "biobench_plugins"
     modules = {
-        f"biobench_plugins.{p.stem}" for p in (REPO / "plugins").glob("*.py") if p.stem != "__init__"
+        "biobench_plugins." + ".".join(p.relative_to(package).with_suffix("").parts)
+        for p in package.rglob("*.py")
+        if p.name != "__init__.py"
     }
     assert modules - registered == set(), "plugin modules missing from [project.entry-points.biobench]"
     assert registered - modules == set(), "entry points naming modules that do not exist"
 
 
 def test_every_hook_is_documented_and_exercised_by_a_test():
-    from biobench import hookspecs
+    from biobench.plugin_api import hookspecs
 
     hooks = [name for name in dir(hookspecs) if name.startswith("biobench_")]
     assert len(hooks) >= 4
@@ -57,14 +60,15 @@ class _Dist:
         self.name, self.version = name, version
 
 
-def _fake_entry_points(monkeypatch, extra: dict[str, tuple[str, str]]) -> None:
-    """Add entry points (name -> (module, distribution)) to the real ones."""
+def _fake_entry_points(monkeypatch, extra) -> None:
+    """Add entry points to the real ones: {name: (module, distribution)} or [(name, module, distribution)]."""
     real = metadata.entry_points
+    items = [(n, m, d) for n, (m, d) in extra.items()] if isinstance(extra, dict) else list(extra)
 
     def entry_points(**kwargs):
         eps = list(real(**kwargs))
         if kwargs.get("group") == reg.GROUP:
-            for name, (module, dist) in extra.items():
+            for name, module, dist in items:
                 ep = metadata.EntryPoint(name=name, value=module, group=reg.GROUP)
                 eps.append(ep._for(_Dist(dist)))  # what importlib.metadata does for real dists
         return eps
@@ -166,7 +170,7 @@ def test_duplicate_name_is_rejected_naming_both_sides(monkeypatch):
         "fake_dup_plugin",
         """
         from biobench import hookimpl
-        from biobench_plugins.backprop import Backprop
+        from biobench_plugins.rules.backprop import Backprop
 
         class Impostor(Backprop):
             description = "same name as a built-in"
@@ -181,7 +185,111 @@ def test_duplicate_name_is_rejected_naming_both_sides(monkeypatch):
     assert registry.rules["backprop"].source.distribution == "biobench"
     (error,) = [e for e in registry.errors if e.entry_point == "aaa-dup"]
     assert error.distribution == "dist-dup"
-    assert "'backprop' is already registered by plugin 'backprop' (biobench)" in error.error
+    assert "rule name 'backprop' belongs to the built-in plugin 'backprop' (biobench" in error.error
+    assert "the built-in rule is active" in error.error and "'aaa-dup' (dist-dup 9.9)" in error.error
+
+
+def _rule_module(monkeypatch, module: str, cls: str, description: str) -> None:
+    _module(monkeypatch, module, f"""
+        from biobench import LearningRule, hookimpl
+
+        class {cls}(LearningRule):
+            name = "contested"
+            description = "{description}"
+            weight_transport = False
+            global_error = False
+
+            def compute_update(self, x, y, loss_fn):
+                raise NotImplementedError
+
+        @hookimpl
+        def biobench_register_rules():
+            return [{cls}]
+        """)
+
+
+def test_two_third_party_plugins_claiming_a_name_are_both_refused_until_one_is_disabled(monkeypatch):
+    _rule_module(monkeypatch, "fake_genuine", "Genuine", "the genuine one")
+    _rule_module(monkeypatch, "fake_impostor", "Impostor", "the impostor")
+    _fake_entry_points(monkeypatch, {"genuine": ("fake_genuine", "dist-a"), "impostor": ("fake_impostor", "dist-b")})
+    registry = reg.load_registry(disable=[], only=[])
+    assert "contested" not in registry.rules
+    errors = [e for e in registry.errors if "contested" in e.error]
+    assert {e.distribution for e in errors} == {"dist-a", "dist-b"}
+    assert all("'genuine' (dist-a 9.9) and 'impostor' (dist-b 9.9)" in e.error for e in errors)
+    with pytest.raises(reg.UnknownNameError, match="claimed by plugins 'genuine'"):
+        registry.get("rule", "contested")
+    chosen = reg.load_registry(disable=["impostor"], only=[])
+    assert chosen.rules["contested"].cls.description == "the genuine one"
+    assert not [e for e in chosen.errors if "contested" in e.error]
+
+
+def test_one_entry_point_name_from_two_distributions_loads_neither(monkeypatch):
+    _rule_module(monkeypatch, "fake_first", "First", "first")
+    _rule_module(monkeypatch, "fake_second", "Second", "second")
+    _fake_entry_points(monkeypatch, [("same", "fake_first", "dist-a"), ("same", "fake_second", "dist-b")])
+    registry = reg.load_registry(disable=[], only=[])
+    assert "contested" not in registry.rules and "same" not in registry.sources
+    assert len([e for e in registry.errors if "entry point name 'same' is claimed" in e.error]) == 2
+    chosen = reg.load_registry(disable=["dist-b:same"], only=[])
+    assert chosen.rules["contested"].source.distribution == "dist-a"
+    assert "dist-b:same" in chosen.disabled
+
+
+def test_a_plugin_declares_a_capability_and_an_unknown_one_is_an_error_naming_the_plugin(monkeypatch):
+    _module(monkeypatch, "fake_capability", """
+        from biobench import hookimpl
+
+        @hookimpl
+        def biobench_register_capabilities():
+            return {"dendrites": "layers with dendritic compartments"}
+        """)
+    _module(monkeypatch, "fake_needs", """
+        from biobench import LearningRule, hookimpl
+
+        class NeedsDendrites(LearningRule):
+            name = "needs-dendrites"
+            description = "needs a declared capability"
+            requires = frozenset({"dendrites"})
+            weight_transport = False
+            global_error = False
+
+            def compute_update(self, x, y, loss_fn):
+                raise NotImplementedError
+
+        class Typo(NeedsDendrites):
+            name = "typo-rule"
+            description = "names a capability nobody declares"
+            requires = frozenset({"dendrits"})
+
+        @hookimpl
+        def biobench_register_rules():
+            return [NeedsDendrites, Typo]
+        """)
+    _fake_entry_points(monkeypatch, {"dendrites": ("fake_capability", "dist-c"), "needs": ("fake_needs", "dist-n")})
+    registry = reg.load_registry(disable=[], only=[])
+    assert registry.capabilities["dendrites"].declared_by == "'dendrites' (dist-c 9.9)"
+    assert "needs-dendrites" in registry.rules and "typo-rule" not in registry.rules
+    (error,) = [e for e in registry.errors if e.entry_point == "needs"]
+    assert error.distribution == "dist-n" and "['dendrits']" in error.error and "typo-rule" in error.error
+    # without the declaring plugin, the rule that requires it is refused too
+    without = reg.load_registry(disable=["dendrites"], only=[])
+    assert "needs-dendrites" not in without.rules
+
+
+def test_a_capability_declared_twice_is_an_error(monkeypatch):
+    _module(monkeypatch, "fake_redeclare", """
+        from biobench import hookimpl
+
+        @hookimpl
+        def biobench_register_capabilities():
+            return {"dense": "something else"}
+        """)
+    _fake_entry_points(monkeypatch, {"redeclare": ("fake_redeclare", "dist-r")})
+    registry = reg.load_registry(disable=[], only=[])
+    (error,) = [e for e in registry.errors if e.entry_point == "redeclare"]
+    assert "'dense' is already declared by 'biobench'" in error.error
+    assert registry.capabilities["dense"].declared_by == "biobench"
 
 
 def test_disable_and_allow_lists(monkeypatch):
@@ -190,7 +298,7 @@ def test_disable_and_allow_lists(monkeypatch):
     assert "mlp" not in registry.architectures and "mlp" in registry.disabled
     assert "backprop" in registry.rules
     monkeypatch.delenv(reg.DISABLE_ENV)
-    monkeypatch.setenv(reg.ONLY_ENV, "mlp,mnist,capabilities")
+    monkeypatch.setenv(reg.ONLY_ENV, "mlp,mnist,compatibility,bounded_rate")
     registry = reg.load_registry()
     assert set(registry.architectures) == {"mlp", "mlp-sigmoid"} and registry.rules == {}
 
@@ -205,13 +313,13 @@ def test_unknown_name_lists_known_names_and_suggests():
 
 
 def test_pairing_unsupported_hook_firstresult():
-    from biobench_plugins.backprop import Backprop
-    from biobench_plugins.mlp import MLP
-    from biobench_plugins.mnist import Mnist
+    from biobench_plugins.architectures.mlp import MLP
+    from biobench_plugins.rules.backprop import Backprop
+    from biobench_plugins.tasks.mnist import Mnist
 
     class Veto:
         @hookimpl(tryfirst=True)
-        def biobench_pairing_unsupported(self, architecture, rule, task):
+        def biobench_pairing_unsupported(self, architecture, rule, task, capabilities):
             return "vetoed for the test" if rule.name == "backprop" else None
 
     source = reg.PluginSource("veto", "tests", "tests", "0")

@@ -11,11 +11,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from markupsafe import escape
 
-from biobench import leaderboard as lb
-from biobench import records
-from biobench import report as report_mod
 from biobench.cli import main
+from biobench.results import leaderboard as lb
+from biobench.results import records
+from biobench.results import report as report_mod
 
 FIXTURES = Path(__file__).parent / "fixtures" / "records"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -30,11 +31,15 @@ def fixture_records() -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory, fixture_records) -> Path:
-    """The report of the fixture records, rendered once for the module."""
-    out = tmp_path_factory.mktemp("report")
-    assert main(["report", "--results", str(FIXTURES), "--out", str(out)]) == 0
-    return out
+def rendered(rendered_board) -> Path:
+    """The report of the fixture records (rendered once per session with the leaderboard)."""
+    return rendered_board / "leaderboard" / "report"
+
+
+def _build(recs: list[dict], out: Path) -> list[str]:
+    return report_mod.build_report(
+        recs, out, table_html=lb.html_table(lb.summarise(recs)), provenance=lb.provenance(recs)
+    )
 
 
 def _png_size(path: Path) -> tuple[int, int]:
@@ -47,7 +52,7 @@ def test_every_figure_kind_is_drawn_from_the_fixtures(rendered, fixture_records)
     names = sorted(p.name for p in (rendered / "figures").glob("*.png"))
     archs = sorted({r["architecture"] for r in fixture_records if r["status"] == "ok"})
     for arch in archs:
-        for stem in ("learning_curves", "bias_snr", "bias_curve", "fgsm", "rdm_grid"):
+        for stem in ("learning_curves", "bias_layers", "snr_layers", "bias_curve", "fgsm", "rdm_grid"):
             assert f"{stem}_mnist_smoke_{arch}.png" in names, (stem, arch, names)
     assert "alignment_curve_mnist_smoke_mlp.png" in names  # feedback alignment has feedback weights
     for slot in ("hidden", "output"):
@@ -64,7 +69,7 @@ def test_page_references_every_figure_and_holds_the_table(rendered, fixture_reco
     table = lb.html_table(lb.summarise(fixture_records))
     assert f'<div id="leaderboard-table">{table}</div>' in page
     assert "<script" not in page and "http://" not in page and "https://" not in page
-    assert report_mod.check_report(rendered, lb.summarise(fixture_records)) == []
+    assert report_mod.check_report(rendered, lb.html_table(lb.summarise(fixture_records))) == []
 
 
 def test_representations_are_stored_as_data(rendered, fixture_records):
@@ -81,11 +86,11 @@ def test_missing_metrics_are_skipped_with_a_note_not_drawn(tmp_path, fixture_rec
         for key in ("gradient_bias", "gradient_bias_curve", "gradient_snr", "gradient_snr_backprop",
                     "alignment_angle_curve", "fgsm_acc", "representations"):
             r["metrics"].pop(key, None)
-    notes = report_mod.build_report(stripped, tmp_path)
+    notes = _build(stripped, tmp_path)
     names = {p.name for p in (tmp_path / "figures").glob("*.png")}
     assert names == {f"learning_curves_mnist_smoke_{a}.png" for a in {r["architecture"] for r in stripped if r["status"] == "ok"}}
     text = "\n".join(notes)
-    for what in ("bias/SNR per layer", "gradient bias over training", "FGSM curve", "RDM grids"):
+    for what in ("gradient bias per layer", "gradient bias over training", "fgsm accuracy vs perturbation", "RDM grids"):
         assert what in text
     page = (tmp_path / "index.html").read_text()
     assert "Not drawn" in page and "no record has `fgsm_acc`" in page
@@ -99,9 +104,9 @@ def test_strings_from_records_are_escaped(tmp_path, fixture_records):
             r["rule"] = payload
         if r["status"] == "unsupported":
             r["reason"] = "<script>alert(2)</script>"
-    report_mod.build_report(evil, tmp_path)
+    _build(evil, tmp_path)
     page = (tmp_path / "index.html").read_text()
-    assert payload not in page and html.escape(payload) in page
+    assert payload not in page and str(escape(payload)) in page
     assert "<script>" not in page and "&lt;script&gt;alert(2)&lt;/script&gt;" in page
 
 
@@ -113,11 +118,23 @@ def test_embedded_images_make_a_single_file(tmp_path, rendered):
     assert len(sources) == len(list((rendered / "figures").glob("*.png")))
     assert all(s.startswith("data:image/png;base64,") for s in sources)
     shutil.rmtree(tmp_path / "figures")
-    assert report_mod.check_report(tmp_path, lb.summarise(records.read_records(FIXTURES))) == []
+    assert report_mod.check_report(tmp_path, lb.html_table(lb.summarise(records.read_records(FIXTURES)))) == []
 
 
 def test_report_of_an_empty_folder_is_a_usage_error(tmp_path):
     assert main(["report", "--results", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+
+
+def test_the_report_command_renders_a_folder_of_records(tmp_path, fixture_records):
+    results = tmp_path / "results"
+    results.mkdir()
+    for r in fixture_records:
+        if r["architecture"] == "mlp" and r["rule"] == "backprop":
+            shutil.copy(FIXTURES / f"{r['run_id']}.json", results)
+    assert main(["report", "--results", str(results), "--out", str(tmp_path / "out"), "--embed-images"]) == 0
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert lb.html_table(lb.summarise(records.read_records(results))) in page
+    assert "data:image/png;base64," in page and 'src="figures/' not in page
 
 
 def _browser() -> str:

@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from biobench import representations as rsa
-from biobench.interfaces import TaskData
-from biobench.layers import LayerSignals
-from biobench.records import read_records
+from biobench.metrics import representations as rsa
+from biobench.metrics.measurement import RunState
+from biobench.plugin_api.interfaces import TaskData
+from biobench.plugin_api.layers import LayerSignals
+from biobench.results import geometry
+from biobench.results.records import read_records
 
 FIXTURES = Path(__file__).parent / "fixtures" / "records"
 
@@ -71,7 +73,7 @@ def test_spiking_layers_use_spike_counts():
 
 
 def _mlp_and_data(seed: int = 0):
-    from biobench_plugins.mlp import MLP
+    from biobench_plugins.architectures.mlp import MLP
 
     gen = torch.Generator().manual_seed(seed)
     network = MLP(hidden=[16]).build(20, 3, gen)
@@ -81,7 +83,7 @@ def _mlp_and_data(seed: int = 0):
 
 
 def test_measure_stores_upper_triangles_and_leaves_the_network_as_it_was():
-    from biobench_plugins.backprop import Backprop
+    from biobench_plugins.rules.backprop import Backprop
 
     network, data = _mlp_and_data()
     rule = Backprop()
@@ -123,9 +125,9 @@ def test_callback_reports_null_with_reason_when_training_did_not_end():
     class _Task:
         num_classes = 3
 
-    callback = rsa.representation_callback(spec=_Spec(), network=network, rule=None, task=_Task(), data=data, profile=None)
+    callback = rsa.representation_measurement(RunState(seed=_Spec.seed, network=network, rule=None, task=_Task(), data=data, profile=None))
     metrics, reasons = {}, {}
-    callback.contribute(metrics, reasons)
+    callback.contribute(metrics, reasons, finished=False)
     assert metrics == {"representations": None}
     assert "did not reach its end" in reasons["representations"]
 
@@ -134,14 +136,14 @@ def test_similarity_is_spearman_of_upper_triangles():
     a = [0.1, 0.5, 0.3, 0.9, 0.7, 0.2]
     monotone = [2 * v + 1 for v in a]
     reversed_order = [-v for v in a]
-    sim = rsa.similarity_matrix([a, monotone, reversed_order])
+    sim = geometry.similarity_matrix([a, monotone, reversed_order])
     np.testing.assert_allclose(sim, [[1, 1, -1], [1, 1, -1], [-1, -1, 1]], atol=1e-12)
 
 
 def test_mds_recovers_an_embeddable_configuration():
     points = np.array([[0.0, 0.0], [0.6, 0.0], [0.6, 0.3], [0.0, 0.3], [0.3, 0.45]])
     distances = np.linalg.norm(points[:, None] - points[None], axis=-1)
-    coords, stress = rsa.mds_projection(1.0 - distances)
+    coords, stress = geometry.mds_projection(1.0 - distances)
     recovered = np.linalg.norm(coords[:, None] - coords[None], axis=-1)
     np.testing.assert_allclose(recovered, distances, atol=2e-3)
     assert stress < 1e-3
@@ -153,17 +155,17 @@ def test_canonical_orientation_removes_rotation_and_reflection():
     theta = 0.7
     rotation = np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]])
     mirrored = (points @ rotation.T) * [-1.0, 1.0] + [5.0, -2.0]
-    np.testing.assert_allclose(rsa.canonical_orientation(points), rsa.canonical_orientation(mirrored), atol=1e-10)
+    np.testing.assert_allclose(geometry.canonical_orientation(points), geometry.canonical_orientation(mirrored), atol=1e-10)
 
 
 def test_analyse_fixture_records():
     recs = read_records(FIXTURES)
-    result = rsa.analyse(recs)
+    result = geometry.analyse(recs)
     keys = [p["key"] for p in result["pairings"]]
     ok_pairings = {f"{r['task']}/{r['architecture']}/{r['rule']}" for r in recs if r["status"] == "ok"}
     assert set(keys) == ok_pairings
     assert result["probe"]["per_class"] == rsa.PROBE_PER_CLASS
-    for slot in rsa.SLOTS:
+    for slot in geometry.SLOTS:
         block = result["slots"][slot]
         n = len(block["pairings"])
         assert n == len(ok_pairings)
@@ -177,13 +179,13 @@ def test_analyse_fixture_records():
     assert ("mlp", "fc1") in within
     assert result["across_architectures"], "backprop is trained on two architectures in the fixtures"
     assert all(len(set(b["architectures"])) == len(b["architectures"]) for b in result["across_architectures"])
-    assert rsa.analyse(recs) == result
+    assert geometry.analyse(recs) == result
 
 
 def test_seed_average_is_the_mean_of_the_seeds_rdms():
     recs = [r for r in read_records(FIXTURES) if r["architecture"] == "mlp" and r["rule"] == "backprop"]
     assert len(recs) >= 2
-    pairings, _, _ = rsa.collect(recs)
+    pairings, _, _ = geometry.collect(recs)
     (pairing,) = pairings
     expected = np.mean([r["metrics"]["representations"]["layers"][0]["rdm"] for r in recs], axis=0)
     np.testing.assert_allclose(pairing.layers["fc1"], expected, atol=1e-12)
@@ -191,11 +193,12 @@ def test_seed_average_is_the_mean_of_the_seeds_rdms():
 
 @pytest.mark.slow
 def test_a_real_run_records_its_rdms(tmp_path, data_dir, registry):
-    from biobench import records, runner
+    from biobench.results import records
+    from biobench.training import runner
 
     ctx = runner.RunContext(
         registry=registry, out_dir=tmp_path, data_dir=data_dir,
-        callback_factories=rsa.callback_factories(),
+        measurement_factories=[rsa.representation_measurement],
     )
     spec = runner.RunSpec("mnist", "mlp", "backprop", seed=0, profile="smoke")
     record = runner.execute(spec, ctx)
@@ -219,9 +222,9 @@ def test_a_broken_probe_pass_is_recorded_not_raised():
         raise RuntimeError("no signals today")
 
     network.forward_with_signals = broken
-    callback = rsa.representation_callback(spec=_Spec(), network=network, rule=None, task=_Task(), data=data, profile=None)
-    callback.on_train_end(None, None)
+    callback = rsa.representation_measurement(RunState(seed=_Spec.seed, network=network, rule=None, task=_Task(), data=data, profile=None))
+    callback.at_end(1, 1)
     metrics, reasons = {}, {}
-    callback.contribute(metrics, reasons)
+    callback.contribute(metrics, reasons, finished=True)
     assert metrics == {"representations": None}
     assert reasons == {"representations": "the probe pass raised RuntimeError: no signals today"}

@@ -11,12 +11,12 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from biobench_plugins.backprop import Backprop
-from biobench_plugins.direct_feedback_alignment import DirectFeedbackAlignment
-from biobench_plugins.feedback_alignment import FeedbackAlignment
-from biobench_plugins.kolen_pollack import KolenPollack
-from biobench_plugins.mlp import MLP
-from biobench_plugins.sign_symmetry import SignSymmetry
+from biobench_plugins.architectures.mlp import MLP
+from biobench_plugins.rules.backprop import Backprop
+from biobench_plugins.rules.direct_feedback_alignment import DirectFeedbackAlignment
+from biobench_plugins.rules.feedback_alignment import FeedbackAlignment
+from biobench_plugins.rules.kolen_pollack import KolenPollack
+from biobench_plugins.rules.sign_symmetry import SignSymmetry
 
 X = torch.tensor([[1.0, 0.5, 0.25], [0.2, 0.9, 0.4]])
 Y = torch.tensor([0, 1])

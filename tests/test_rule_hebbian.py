@@ -10,9 +10,9 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from biobench_plugins.hebbian import SupervisedHebbian
-from biobench_plugins.hebbian_oja import HebbianOja
-from biobench_plugins.mlp import MLP
+from biobench_plugins.architectures.mlp import MLP
+from biobench_plugins.rules.hebbian import SupervisedHebbian
+from biobench_plugins.rules.hebbian_oja import HebbianOja
 
 X = torch.tensor([[1.0, 0.5, 0.25], [0.2, 0.9, 0.4]])
 Y = torch.tensor([0, 1])

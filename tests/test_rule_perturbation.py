@@ -7,10 +7,11 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from biobench_plugins.backprop import Backprop
-from biobench_plugins.mlp import MLP
-from biobench_plugins.node_perturbation import NodePerturbation, per_example_losses
-from biobench_plugins.weight_perturbation import WeightPerturbation
+from biobench import per_example_losses
+from biobench_plugins.architectures.mlp import MLP
+from biobench_plugins.rules.backprop import Backprop
+from biobench_plugins.rules.node_perturbation import NodePerturbation
+from biobench_plugins.rules.weight_perturbation import WeightPerturbation
 
 W1 = [[0.5, -0.3, 0.2], [-0.4, 0.1, 0.6]]
 B1 = [0.1, -0.2]

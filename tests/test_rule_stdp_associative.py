@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from biobench_plugins.mlp import MLP, SigmoidMLP
-from biobench_plugins.mnist import Mnist
-from biobench_plugins.stdp_associative import StdpAssociative, stdp_change
+from biobench_plugins.architectures.mlp import MLP, SigmoidMLP
+from biobench_plugins.rules.stdp_associative import StdpAssociative, stdp_change
+from biobench_plugins.tasks.mnist import Mnist
 
 
 def test_stdp_change_by_hand():

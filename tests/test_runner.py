@@ -6,9 +6,11 @@ import pytest
 import torch
 from helpers import run_context
 
-from biobench import LearningRule, records, runner
-from biobench.data import TensorBatches
-from biobench.registry import PluginSource
+from biobench import LearningRule, execution
+from biobench.plugin_api.registry import PluginSource
+from biobench.results import records
+from biobench.training import runner
+from biobench.training.batches import TensorBatches
 
 
 def test_smoke_run_writes_a_valid_record(tmp_path, data_dir):
@@ -78,7 +80,7 @@ EXTRA = [(PluginSource("test-rules", "tests", "tests", "0"), _TestRules())]
 def test_unsupported_and_failed_pairings_become_records(tmp_path, data_dir):
     ctx = run_context(tmp_path, data_dir, EXTRA)
     specs = runner.plan_grid(ctx.registry, ["mnist"], ["mlp"], ["needs-time", "explodes"], [0], "smoke")
-    unsupported, failed = runner.run_grid(specs, ctx)
+    unsupported, failed = execution.run(specs, ctx)
     assert unsupported["status"] == "unsupported" and "time" in unsupported["reason"]
     assert failed["status"] == "failed" and "deliberate failure" in failed["reason"]
     assert "Traceback" in failed["reason"]
@@ -91,19 +93,19 @@ def test_resume_after_interrupted_grid(tmp_path, data_dir):
     specs = runner.plan_grid(ctx.registry, ["mnist"], ["mlp"], ["backprop", "interrupts"], [0], "smoke")
     _Interrupts.armed = True
     with pytest.raises(KeyboardInterrupt):
-        runner.run_grid(specs, ctx)
+        execution.run(specs, ctx)
     assert ctx.record_path(specs[0]).exists()
     assert not ctx.record_path(specs[1]).exists()
     assert [p.name for p in tmp_path.glob(".*.tmp")] == []
     first_written = ctx.record_path(specs[0]).stat().st_mtime_ns
 
     _Interrupts.armed = False
-    done, resumed = runner.run_grid(specs, ctx)
+    done, resumed = execution.run(specs, ctx)
     assert done.get("skipped") is True
     assert ctx.record_path(specs[0]).stat().st_mtime_ns == first_written
     assert resumed["status"] == "ok" and not resumed.get("skipped")
 
-    forced = runner.run_grid(specs[:1], run_context(tmp_path, data_dir, EXTRA, force=True))[0]
+    forced = execution.run(specs[:1], run_context(tmp_path, data_dir, EXTRA, force=True))[0]
     assert not forced.get("skipped")
 
 

@@ -7,7 +7,7 @@ import snntorch as snn
 import torch
 from torch import nn
 
-from biobench_plugins.snn import LeakyLinear, SpikingNetwork, rate_encode
+from biobench_plugins.architectures.snn import LeakyLinear, SpikingNetwork, rate_encode
 
 
 def single_layer(weight: list[list[float]], bias: list[float], beta: float = 0.5) -> LeakyLinear:
@@ -178,8 +178,8 @@ def test_feedback_hook_replaces_the_input_gradient_at_every_step():
 def test_backprop_bias_against_the_reference_is_one():
     """Same batch -> same input spikes, so the rule's update and the reference gradient coincide."""
     from biobench.metrics.gradients import reference_gradient, rule_update
-    from biobench_plugins.backprop import Backprop
-    from biobench_plugins.mnist import Mnist
+    from biobench_plugins.rules.backprop import Backprop
+    from biobench_plugins.tasks.mnist import Mnist
 
     network = build(hidden=12, num_steps=6)
     rule = Backprop()

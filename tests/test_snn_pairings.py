@@ -1,4 +1,4 @@
-"""Every rule that runs on the spiking network trains through the runner (smoke profile) to an ok record."""
+"""The spiking network's budget and SAL's feedback alignment during training."""
 
 from __future__ import annotations
 
@@ -8,53 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from biobench import records, runner
-from biobench.registry import load_registry
-
-#: (rule, lowest acceptable smoke test accuracy or None); chance is 0.1 (sd 0.01 on 1,000 test images).
-#: 20 Adam steps on 2,000 images: the error-driven rules must already be clearly above chance.
-PAIRINGS = [
-    ("backprop", 0.3),
-    ("feedback_alignment", 0.15),
-    ("direct_feedback_alignment", 0.15),
-    ("kolen_pollack", 0.15),
-    ("sign_symmetry", 0.15),
-    ("spike_alignment_learning", 0.15),
-    ("spike_error_propagation", 0.3),
-    ("stdp", None),
-    ("weight_perturbation", None),
-    ("node_perturbation", None),
-]
-
-
-@pytest.fixture(scope="module")
-def context(tmp_path_factory, data_dir):
-    registry = load_registry(disable=[], only=[])
-    out = tmp_path_factory.mktemp("snn")
-    return runner.RunContext(registry=registry, out_dir=out, data_dir=data_dir, callback_factories=[])
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(("rule", "floor"), PAIRINGS)
-def test_spiking_pairing_runs_to_an_ok_record(context, rule, floor):
-    (spec,) = runner.plan_grid(context.registry, ["mnist"], ["snn"], [rule], [0], "smoke")
-    runner.execute(spec, context)
-    stored = records.read_record(context.record_path(spec))  # schema-validated
-    assert stored["status"] == "ok", stored["reason"]
-    metrics = stored["metrics"]
-    assert metrics["epochs"] == 1 and 0.0 <= metrics["test_acc"] <= 1.0
-    arch_config = stored["config"]["architecture"]["config"]
-    assert arch_config["surrogate"] == "fast_sigmoid" and arch_config["num_steps"] == 10
-    if floor is not None:
-        assert metrics["test_acc"] > floor
-
-
-@pytest.mark.slow
-def test_rate_rules_are_unsupported_on_the_snn(context):
-    for rule in ("hebbian", "stdp_associative"):
-        (spec,) = runner.plan_grid(context.registry, ["mnist"], ["snn"], [rule], [0], "smoke")
-        record = runner.execute(spec, context)
-        assert record["status"] == "unsupported", rule
+from biobench.training import runner
 
 
 def test_ci_budget_of_the_snn_is_recorded_in_the_config(registry):

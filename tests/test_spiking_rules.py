@@ -8,15 +8,16 @@ import pytest
 import torch
 from torch import nn
 
-from biobench_plugins.snn import SpikingNetwork
-from biobench_plugins.spike_alignment_learning import SpikeAlignmentLearning, alignment_change
-from biobench_plugins.spike_error_propagation import (
+from biobench import decay_per_step, exponential_trace
+from biobench_plugins.architectures.snn import SpikingNetwork
+from biobench_plugins.rules.spike_alignment_learning import SpikeAlignmentLearning, alignment_change
+from biobench_plugins.rules.spike_error_propagation import (
     SpikeErrorPropagation,
     has_fired,
     regular_spike_train,
     signed_error_spikes,
 )
-from biobench_plugins.stdp import STDP, decay_per_step, exponential_trace, pair_stdp
+from biobench_plugins.rules.stdp import STDP, pair_stdp
 
 HALF = 1.0 / math.log(2.0)  # a time constant whose per-step decay is exactly 0.5
 

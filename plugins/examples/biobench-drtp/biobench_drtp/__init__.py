@@ -19,8 +19,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from biobench import Hyperparameter, LearningRule, hookimpl
-from biobench.interfaces import LossFn
+from biobench import Hyperparameter, LearningRule, LossFn, hookimpl
 
 
 class DirectRandomTargetProjection(LearningRule):
@@ -32,6 +31,7 @@ class DirectRandomTargetProjection(LearningRule):
         "Frenkel, Lefebvre & Bol (2021), Learning without feedback: Fixed random learning signals "
         "allow for feedforward training of deep neural networks, Front. Neurosci. 15:629892"
     )
+    family = "target projection"
     requires = frozenset({"differentiable", "feedback"})
     weight_transport = False
     global_error = False

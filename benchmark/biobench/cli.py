@@ -1,0 +1,356 @@
+"""The ``biobench`` command line: ``plugins``, ``run``, ``report`` and ``leaderboard``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from biobench.execution import EXECUTORS, ExecutorError
+from biobench.plugin_api import registry as registry_mod
+from biobench.training.profiles import PROFILES
+
+EXIT_OK, EXIT_FAILED_RUNS, EXIT_USAGE = 0, 1, 2
+DEFAULT_OUT = "biobench-results"
+
+
+class UsageError(Exception):
+    """Bad input from the user: one clear message and exit code 2."""
+
+
+def _split_names(values: Sequence[str] | None) -> list[str] | None:
+    if values is None:
+        return None
+    return [n.strip() for v in values for n in v.split(",") if n.strip()]
+
+
+def _load(args: argparse.Namespace) -> registry_mod.Registry:
+    disable = _split_names(args.disable_plugins)
+    if disable is not None:
+        disable = disable + registry_mod.names_from_env(registry_mod.DISABLE_ENV)
+    return registry_mod.load_registry(disable=disable)
+
+
+def _report_plugin_errors(reg: registry_mod.Registry, console: Console) -> None:
+    for err in reg.errors:
+        console.print(
+            f"[yellow]plugin {escape(err.entry_point)!s} ({escape(err.distribution)}) not loaded:[/] "
+            f"{escape(err.error)}"
+        )
+
+
+def cmd_plugins(args: argparse.Namespace, console: Console) -> int:
+    """List every architecture, rule and task with its distribution, version and description."""
+    reg = _load(args)
+    if args.json:
+        payload = {
+            kind: [
+                {
+                    "name": e.name,
+                    "entry_point": e.source.entry_point,
+                    "distribution": e.source.distribution,
+                    "version": e.source.version,
+                    "description": e.description,
+                }
+                for e in sorted(entries.values(), key=lambda e: e.name)
+            ]
+            for kind, entries in reg.entries.items()
+        }
+        payload["errors"] = [vars(e) for e in reg.errors]
+        payload["disabled"] = reg.disabled
+        print(json.dumps(payload, indent=2))
+        return EXIT_OK
+    for kind, title in (("architecture", "Architectures"), ("rule", "Learning rules"), ("task", "Tasks")):
+        table = Table(title=title, title_justify="left")
+        for col in ("name", "distribution", "version", "description"):
+            table.add_column(col, overflow="fold")
+        for entry in sorted(reg.entries[kind].values(), key=lambda e: e.name):
+            table.add_row(
+                escape(entry.name), escape(entry.source.distribution), escape(entry.source.version),
+                escape(entry.description),
+            )
+        console.print(table)
+    if reg.disabled:
+        console.print(f"disabled plugins: {', '.join(reg.disabled)}")
+    _report_plugin_errors(reg, console)
+    return EXIT_OK
+
+
+def _parse_option(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise UsageError(f"option {text!r} must look like key=value")
+    key, raw = text.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+def _check_out_dir(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create results folder {out}: {exc.strerror or exc}") from None
+    if not os.access(out, os.W_OK):
+        raise UsageError(f"results folder {out} is not writable")
+
+
+def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    """Train the requested pairings and write one record per run."""
+    from biobench.training import runner
+
+    if not (args.all or args.arch or args.rule):
+        raise UsageError("say what to run: --all, or --arch NAME and/or --rule NAME (repeatable)")
+    if args.epochs is not None and args.epochs < 1:
+        raise UsageError(f"--epochs must be at least 1, got {args.epochs}")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if any(s < 0 for s in args.seeds):
+        raise UsageError(f"--seeds must be non-negative, got {args.seeds}")
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
+    if args.address and args.executor != "ray":
+        raise UsageError("--address names a Ray cluster: use it with --executor ray")
+    reg = _load(args)
+    _report_plugin_errors(reg, console)
+    out = Path(args.out)
+    _check_out_dir(out)
+    specs = runner.plan_grid(
+        reg,
+        tasks=_split_names(args.task) or ["mnist"],
+        architectures=None if args.all and not args.arch else _split_names(args.arch),
+        rules=None if args.all and not args.rule else _split_names(args.rule),
+        seeds=args.seeds,
+        profile=args.profile,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+    )
+    arch_opts = tuple(_parse_option(o) for o in args.arch_option or ())
+    rule_opts = tuple(_parse_option(o) for o in args.rule_option or ())
+    if arch_opts or rule_opts:
+        from dataclasses import replace
+
+        specs = [replace(s, architecture_options=arch_opts, rule_options=rule_opts) for s in specs]
+    ctx = runner.RunContext(registry=reg, out_dir=out, data_dir=args.data_dir, force=args.force)
+    results = _run_with_progress(specs, ctx, console, executor=args.executor, jobs=args.jobs, address=args.address)
+    code = _summarise(results, console, out)
+    if reg.errors and code == EXIT_OK:
+        console.print(f"[red]{len(reg.errors)} plugin(s) could not be loaded[/] (see above); exit code {EXIT_FAILED_RUNS}")
+        return EXIT_FAILED_RUNS
+    return code
+
+
+def _run_with_progress(specs: list[Any], ctx: Any, console: Console, **executor: Any) -> list[dict[str, Any]]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from biobench import execution
+    from biobench.training import runner
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[status]}"),
+        console=console,
+        transient=False,
+        disable=not console.is_terminal and os.environ.get("BIOBENCH_PROGRESS") != "1",
+    ) as progress:
+        grid = progress.add_task("grid", total=len(specs), status="")
+        current: dict[str, Any] = {}
+
+        def start(spec: Any, total: int) -> None:
+            current["task"] = progress.add_task(spec.run_id, total=total, status="training")
+
+        def advance(steps: int, text: str) -> None:
+            if "task" in current:
+                progress.update(current["task"], advance=steps, status=text)
+
+        def finish(spec: Any, record: dict[str, Any]) -> None:
+            if "task" in current:
+                progress.remove_task(current.pop("task"))
+            acc = record.get("metrics", {}).get("test_acc")
+            note = "skipped (record exists)" if record.get("skipped") else record["status"]
+            if acc is not None:
+                note += f", test acc {acc:.4f}"
+            progress.console.print(f"{escape(spec.run_id)}: {escape(note)}")
+            progress.update(grid, advance=1)
+
+        ctx.progress = runner.Progress(start=start, advance=advance, finish=finish)
+        return execution.run(specs, ctx, **executor)
+
+
+def _summarise(results: list[dict[str, Any]], console: Console, out: Path) -> int:
+    table = Table(title="biobench results", title_justify="left")
+    for col in ("task", "architecture", "rule", "seed", "status", "test acc", "epochs", "s/epoch"):
+        table.add_column(col)
+    counts: dict[str, int] = {}
+    for rec in results:
+        counts[rec["status"]] = counts.get(rec["status"], 0) + 1
+        m = rec.get("metrics", {})
+        acc = m.get("test_acc")
+        tpe = m.get("time_per_epoch_s")
+        table.add_row(
+            escape(rec["task"]), escape(rec["architecture"]), escape(rec["rule"]), str(rec["seed"]),
+            rec["status"] + (" (skipped)" if rec.get("skipped") else ""),
+            "" if acc is None else f"{acc:.4f}", str(m.get("epochs", "")),
+            "" if tpe is None else f"{tpe:.2f}",
+        )
+    console.print(table)
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    console.print(f"{len(results)} runs: {summary}. Records in {out}/")
+    for rec in results:
+        if rec["status"] == "failed":
+            first = (rec.get("reason") or "").splitlines()[0]
+            console.print(f"[red]failed[/] {escape(rec['run_id'])}: {escape(first)}")
+    return EXIT_FAILED_RUNS if counts.get("failed") else EXIT_OK
+
+
+def _read_results(folder: Path) -> list[dict[str, Any]]:
+    from biobench.results import leaderboard, records
+
+    try:
+        return leaderboard.load_records(folder)
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from None
+    except records.RecordError as exc:
+        raise UsageError(f"invalid record: {exc}") from None
+
+
+def cmd_report(args: argparse.Namespace, console: Console) -> int:
+    """Render figures and the HTML page from the records in a results folder."""
+    from biobench.results import leaderboard, report
+
+    recs = _read_results(Path(args.results))
+    if not recs:
+        raise UsageError(f"no records (*.json) in {args.results}")
+    out = Path(args.out)
+    _check_out_dir(out)
+    notes = report.build_report(
+        recs, out, table_html=leaderboard.html_table(leaderboard.summarise(recs)),
+        provenance=leaderboard.provenance(recs), embed_images=args.embed_images,
+    )
+    for note in notes:
+        console.print(f"[yellow]not drawn:[/] {escape(note)}")
+    console.print(f"report of {len(recs)} records: {escape(str(out / 'index.html'))}")
+    return EXIT_OK
+
+
+def cmd_leaderboard(args: argparse.Namespace, console: Console) -> int:
+    """Render (or with --check, verify) the leaderboard tables, README block and report."""
+    from biobench.results import leaderboard, records
+
+    results, out = Path(args.results), Path(args.out) if args.out else Path(args.results).parent
+    readme = None if args.no_readme else Path(args.readme)
+    if args.compare:
+        try:
+            fresh = leaderboard.load_records(Path(args.compare))
+        except (FileNotFoundError, records.RecordError) as exc:
+            raise UsageError(str(exc)) from None
+        problems = leaderboard.compare_records(fresh, _read_results(results))
+        for p in problems:
+            console.print(f"[red]mismatch:[/] {escape(p)}")
+        console.print(f"compared {len(fresh)} fresh records with {escape(str(results))}: "
+                      f"{len(problems)} mismatch(es)")
+        return EXIT_FAILED_RUNS if problems else EXIT_OK
+    _read_results(results)  # a clear message for a missing folder or an invalid record
+    if args.check:
+        problems = leaderboard.check(results, out, readme)
+        for p in problems:
+            console.print(f"[red]stale:[/] {escape(p)}", soft_wrap=True)
+        if problems:
+            console.print("the leaderboard is stale: run `biobench leaderboard` and commit the result")
+            return EXIT_FAILED_RUNS
+        console.print("leaderboard up to date")
+        return EXIT_OK
+    notes = leaderboard.write(results, out, readme, report=not args.no_report)
+    for note in notes:
+        console.print(f"[yellow]note:[/] {escape(note)}")
+    console.print(f"leaderboard written to {escape(str(out))}/")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``biobench`` command."""
+    parser = argparse.ArgumentParser(
+        prog="biobench", description="Benchmark biologically plausible learning rules across architectures."
+    )
+    parser.add_argument(
+        "--disable-plugins", action="append", metavar="NAMES",
+        help=f"comma-separated entry-point names not to load (adds to ${registry_mod.DISABLE_ENV})",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("plugins", help="list architectures, rules and tasks with their distributions")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.set_defaults(func=cmd_plugins)
+
+    r = sub.add_parser("run", help="train pairings and write one result record per run")
+    r.add_argument("--all", action="store_true", help="every architecture x every rule")
+    r.add_argument("--arch", action="append", metavar="NAME", help="architecture (repeatable)")
+    r.add_argument("--rule", action="append", metavar="NAME", help="learning rule (repeatable)")
+    r.add_argument("--task", action="append", metavar="NAME", help="task (repeatable; default mnist)")
+    r.add_argument("--seeds", type=int, nargs="+", default=[0], metavar="SEED", help="seeds (default: 0)")
+    r.add_argument("--epochs", type=int, help="override the profile's number of epochs")
+    r.add_argument("--batch-size", type=int, help="override the profile's batch size")
+    r.add_argument("--profile", choices=sorted(PROFILES), default="ci", help="training budget (default: ci)")
+    r.add_argument("--out", default=DEFAULT_OUT, help=f"results folder (default: {DEFAULT_OUT})")
+    r.add_argument("--data-dir", default=None, help="data root holding MNIST/raw (default: $BIOBENCH_DATA or the user cache)")
+    r.add_argument("--force", action="store_true", help="re-run even when a record for the same config exists")
+    r.add_argument("--arch-option", action="append", metavar="KEY=VALUE", help="architecture option (JSON value)")
+    r.add_argument("--rule-option", action="append", metavar="KEY=VALUE", help="rule option (JSON value)")
+    r.add_argument("--executor", choices=EXECUTORS, default="local",
+                   help="local: this machine (default); ray: tasks on a Ray cluster (pip install 'biobench[ray]')")
+    r.add_argument("--jobs", type=int, metavar="N",
+                   help="local: N worker processes (default 1); ray: at most N pairings at once, "
+                        "and the CPUs of a local Ray instance (default: all cores)")
+    r.add_argument("--address", metavar="ADDR", help="Ray cluster address (e.g. auto or HOST:6379); "
+                   "default: start a local Ray instance")
+    r.set_defaults(func=cmd_run)
+
+    rep = sub.add_parser("report", help="render figures and an HTML page from result records")
+    rep.add_argument("--results", default=DEFAULT_OUT, help=f"folder of records (default: {DEFAULT_OUT})")
+    rep.add_argument("--out", default="biobench-report", help="output folder (default: biobench-report)")
+    rep.add_argument("--embed-images", action="store_true", help="put the figures inside index.html (base64)")
+    rep.set_defaults(func=cmd_report)
+
+    lb = sub.add_parser("leaderboard", help="render the leaderboard tables, README block and report")
+    lb.add_argument("--results", default="leaderboard/results", help="records folder (default: leaderboard/results)")
+    lb.add_argument("--out", default=None, help="output folder (default: the parent of --results)")
+    lb.add_argument("--readme", default="README.md", help="README holding the generated block (default: README.md)")
+    lb.add_argument("--no-readme", action="store_true", help="leave the README alone")
+    lb.add_argument("--no-report", action="store_true", help="write the tables only, not the HTML report")
+    lb.add_argument("--check", action="store_true", help="fail (exit 1) when the committed outputs are stale")
+    lb.add_argument("--compare", metavar="FRESH_DIR",
+                    help="compare the records in FRESH_DIR with --results within the documented tolerances")
+    lb.set_defaults(func=cmd_leaderboard)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``biobench`` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    console = Console(stderr=False)
+    err = Console(stderr=True)
+    try:
+        return args.func(args, console)
+    except (UsageError, registry_mod.UnknownNameError, ValueError, ExecutorError) as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/]: finished runs are recorded; run the same command again to resume")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,517 @@
+"""The leaderboard: one row per (task, architecture, rule, profile), rendered only from records.
+
+``biobench leaderboard`` reads every record in ``leaderboard/results/`` and writes
+``LEADERBOARD.md``, ``leaderboard.csv``, ``leaderboard.json`` (pandas), the
+README block between :data:`README_START` and :data:`README_END`, and the HTML
+report (``report/``, :mod:`biobench.results.report`). The metric columns, their
+formats and their ``--compare`` tolerances come from the metric classes
+(:func:`biobench.metrics.catalog.columns`). Rendering is deterministic (no timestamps, sorted input,
+rounded numbers), so ``--check`` can compare the committed files with what the
+committed records render to and fail on any hand edit.
+
+Aggregation over seeds: accuracy and every metric are averaged over the seeds
+whose run finished ``ok``; the accuracy's spread is the sample standard
+deviation (``ddof=1``; undefined for one seed). A pairing is ``ok`` when all its
+seeds are; otherwise its status is the most severe one among its seeds
+(``failed`` > ``diverged`` > ``unsupported``) and the reason says how many seeds.
+Within each architecture the reference rule (backprop) comes first, then the
+pairings whose every seed finished ``ok`` by mean test accuracy, then those with
+a diverged, failed or unsupported seed (in that order, each by accuracy).
+"""
+
+from __future__ import annotations
+
+import difflib
+import html
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from biobench.metrics import catalog
+from biobench.metrics.base import Column as MetricColumn
+from biobench.results import records as records_mod
+from biobench.results import report as report_mod
+from biobench.results import templating
+
+README_START = "<!-- leaderboard:start -->"
+README_END = "<!-- leaderboard:end -->"
+TABLE_FILES = ("LEADERBOARD.md", "leaderboard.csv", "leaderboard.json")
+REPORT_DIR = "report"
+SEVERITY = {"failed": 3, "diverged": 2, "unsupported": 1, "ok": 0}
+#: Order of rows within an architecture, after the reference rule: by status, then accuracy.
+ROW_ORDER = {"ok": 0, "diverged": 1, "failed": 2, "unsupported": 3}
+DECIMALS = 6
+#: The column the rows are ranked by within an architecture (its mean over ok seeds).
+RANK_COLUMN = "test_acc"
+
+IDENTITY_COLUMNS = (
+    "task", "architecture", "rule", "profile", "reference", "status", "reason", "seeds", "seeds_ok",
+)
+PROVENANCE_COLUMNS = (
+    "weight_transport", "global_error", "rule_distribution", "rule_version",
+    "architecture_distribution", "architecture_version",
+)
+
+
+def metric_columns() -> tuple[MetricColumn, ...]:
+    """The leaderboard's metric columns, from the metric classes."""
+    return catalog.columns()
+
+
+def table_columns() -> tuple[str, ...]:
+    """Columns of the CSV / JSON tables, in order."""
+    names: list[str] = list(IDENTITY_COLUMNS)
+    for col in metric_columns():
+        names += [f"{col.key}_mean", f"{col.key}_std"] if col.spread else [col.key]
+    return (*names, *PROVENANCE_COLUMNS)
+
+
+def integer_columns() -> tuple[str, ...]:
+    """Columns holding whole numbers (kept integral in CSV / JSON even next to nulls)."""
+    return ("seeds", "seeds_ok", *(c.key for c in metric_columns() if c.integer))
+
+
+# ---------------------------------------------------------------------------
+# The table.
+# ---------------------------------------------------------------------------
+
+
+def load_records(results_dir: Path) -> list[dict[str, Any]]:
+    """Every record in ``results_dir`` (validated, sorted by run id); a missing folder is an error."""
+    folder = Path(results_dir)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"results folder {folder} does not exist")
+    return records_mod.read_records(folder)
+
+
+def _first_line(text: str | None, limit: int = 200) -> str:
+    line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _mean(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, DECIMALS)
+
+
+def _pairing_status(group: list[dict[str, Any]]) -> tuple[str, str]:
+    worst = max(group, key=lambda r: (SEVERITY[r["status"]], -r["seed"]))
+    status = worst["status"]
+    if status == "ok":
+        return "ok", ""
+    same = [r for r in group if r["status"] == status]
+    count = f"{len(same)}/{len(group)} seed{'s' if len(group) > 1 else ''} {status}"
+    return status, f"{count}: {_first_line(worst['reason'])}"
+
+
+def _aggregate(column: MetricColumn, values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    if not present:
+        return None
+    if column.aggregate == "max":
+        return max(present)
+    if column.aggregate == "first":
+        return present[0]
+    return sum(present) / len(present)
+
+
+def summarise(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """The leaderboard as a DataFrame with :func:`table_columns`, one row per pairing, sorted."""
+    columns = metric_columns()
+    groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
+    for r in records:
+        groups.setdefault((r["task"], r["architecture"], r["rule"], r["profile"]), []).append(r)
+    rows = []
+    for (task, arch, rule, profile), group in groups.items():
+        group = sorted(group, key=lambda r: r["seed"])
+        ok = [r for r in group if r["status"] == "ok"]
+        status, reason = _pairing_status(group)
+        flags = group[0].get("rule_flags") or {}
+        cfg = group[0]["config"]
+        row: dict[str, Any] = {
+            "task": task, "architecture": arch, "rule": rule, "profile": profile,
+            "reference": bool(flags.get("is_reference", False)),
+            "status": status, "reason": reason,
+            "seeds": len(group), "seeds_ok": len(ok),
+            "weight_transport": flags.get("weight_transport"),
+            "global_error": flags.get("global_error"),
+            "rule_distribution": cfg["rule"]["distribution"], "rule_version": cfg["rule"]["version"],
+            "architecture_distribution": cfg["architecture"]["distribution"],
+            "architecture_version": cfg["architecture"]["version"],
+        }
+        for col in columns:
+            values = [col.read(r["metrics"]) for r in ok]
+            value = _aggregate(col, values)
+            if col.integer and value is not None:
+                value = int(value)
+            if col.spread:
+                present = [v for v in values if v is not None]
+                row[f"{col.key}_mean"] = _round(value)
+                row[f"{col.key}_std"] = (
+                    _round(pd.Series(present, dtype="float64").std(ddof=1)) if len(present) > 1 else None
+                )
+            else:
+                row[col.key] = value if col.integer else _round(value)
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=list(table_columns()))
+    for col in integer_columns():
+        frame[col] = frame[col].astype("Int64")
+    if frame.empty:
+        return frame
+    frame["_rank_ref"] = ~frame["reference"].astype(bool)
+    frame["_rank_status"] = frame["status"].map(ROW_ORDER)
+    frame["_rank_acc"] = -frame[f"{RANK_COLUMN}_mean"].astype("float64").fillna(-1.0)
+    frame = frame.sort_values(
+        ["task", "profile", "architecture", "_rank_ref", "_rank_status", "_rank_acc", "rule"], kind="mergesort"
+    )
+    frame = frame.drop(columns=["_rank_ref", "_rank_status", "_rank_acc"]).reset_index(drop=True)
+    return frame.astype(object).where(frame.notna(), None)
+
+
+# ---------------------------------------------------------------------------
+# Formatting.
+# ---------------------------------------------------------------------------
+
+
+def _md(text: Any) -> str:
+    """Text safe inside a Markdown table cell: HTML-escaped, pipes escaped, one line."""
+    return html.escape(" ".join(str(text).split()), quote=False).replace("|", "\\|")
+
+
+def _flag(value: Any) -> str:
+    return "—" if value is None else ("yes" if value else "no")
+
+
+def spread_text(column: MetricColumn, row: dict[str, Any]) -> str:
+    """``mean ± std`` of a spread column (``(n=1)`` for a single seed, ``—`` if none)."""
+    mean, std = row[f"{column.key}_mean"], row[f"{column.key}_std"]
+    if mean is None:
+        return "—"
+    if std is None:
+        return f"{column.format(mean)} (n={row['seeds_ok']})"
+    scale = 100 if column.percent else 1
+    return f"{column.format(mean)} ± {scale * std:.{column.digits}f}"
+
+
+def status_text(row: dict[str, Any]) -> str:
+    """The status, with the seed count when not every seed shares it."""
+    return row["status"] if row["status"] == "ok" else f"{row['status']} ({row['seeds'] - row['seeds_ok']}/{row['seeds']})"
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of the human-readable tables: header, formatter and help text."""
+
+    header: str
+    render: Callable[[dict[str, Any]], str]
+    help: str
+
+
+def _display(column: MetricColumn) -> Column:
+    if column.spread:
+        return Column(column.header, lambda r: spread_text(column, r), column.help)
+    return Column(column.header, lambda r: column.format(r[column.key]), column.help)
+
+
+def display_columns(readme: bool = False) -> tuple[Column, ...]:
+    """The columns of the Markdown and HTML tables (``readme``: the README block's subset)."""
+    rule = Column(
+        "Rule", lambda r: r["rule"] + (" (reference)" if r["reference"] else ""), "learning rule plugin name"
+    )
+    status = Column("Status", status_text, "ok / diverged / failed / unsupported (reasons below the table)")
+    metrics = tuple(_display(c) for c in metric_columns() if c.readme or not readme)
+    if readme:
+        return (rule, *metrics, status)
+    return (
+        rule, *metrics,
+        Column("Weight transport", lambda r: _flag(r["weight_transport"]), "the rule sends errors back through the forward weights"),
+        Column("Global error", lambda r: _flag(r["global_error"]), "the rule broadcasts an error computed at the output"),
+        status,
+        Column("Plugin", lambda r: f"{r['rule_distribution']} {r['rule_version']}", "distribution and version of the rule's plugin"),
+    )
+
+
+def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return frame.to_dict(orient="records")
+
+
+def _groups(frame: pd.DataFrame) -> list[tuple[tuple[str, str, str], list[dict[str, Any]]]]:
+    out: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for row in _rows(frame):
+        out.setdefault((row["task"], row["profile"], row["architecture"]), []).append(row)
+    return list(out.items())
+
+
+def markdown_table(rows: list[dict[str, Any]], columns: tuple[Column, ...]) -> str:
+    """A GitHub Markdown table of ``rows`` with ``columns`` (cells escaped)."""
+    lines = [
+        "| " + " | ".join(c.header for c in columns) + " |",
+        "|" + "|".join("---" if i == 0 else "--:" for i in range(len(columns))) + "|",
+    ]
+    for row in rows:
+        lines.append("| " + " | ".join(_md(c.render(row)) for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def provenance(records: list[dict[str, Any]]) -> str:
+    profiles = sorted({r["profile"] for r in records})
+    seeds = sorted({r["seed"] for r in records})
+    return (
+        f"{len(records)} records (profile{'s' if len(profiles) > 1 else ''} {', '.join(profiles) or '—'}; "
+        f"seeds {', '.join(map(str, seeds)) or '—'})"
+    )
+
+
+def render_markdown(frame: pd.DataFrame, records: list[dict[str, Any]], results_label: str) -> str:
+    """The full ``LEADERBOARD.md`` text."""
+    out = [
+        "# biobench leaderboard",
+        "",
+        f"Generated by `biobench leaderboard` from {provenance(records)} in "
+        f"[`{results_label}`]({results_label}). "
+        "Do not edit: CI fails when this file differs from what the records render to "
+        "(`biobench leaderboard --check`).",
+        "",
+    ]
+    if frame.empty:
+        out += ["No records yet.", ""]
+    for (task, profile, arch), rows in _groups(frame):
+        out += [f"## {_md(arch)} — task {_md(task)}, profile {_md(profile)}", ""]
+        out += [markdown_table(rows, display_columns()), ""]
+        notes = [r for r in rows if r["reason"]]
+        if notes:
+            out += ["Reasons:", ""]
+            out += [f"- **{_md(r['rule'])}**: {_md(r['reason'])}" for r in notes]
+            out += [""]
+    out += ["## Columns", ""]
+    out += [f"- **{_md(c.header)}**: {_md(c.help)}." for c in display_columns()]
+    out += [
+        "",
+        "Metrics are averaged over the seeds that finished `ok`; `—` marks a metric that is "
+        "undefined for the pairing or was not measured (the record's `metric_reasons` says why). "
+        "Within each architecture the reference rule comes first, then the pairings whose every seed "
+        "finished `ok`, by mean test accuracy, then those with a diverged, failed or unsupported seed. "
+        "Figures and representational geometry: [report/index.html](report/index.html).",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def render_readme_block(
+    frame: pd.DataFrame, records: list[dict[str, Any]],
+    results_label: str = "leaderboard/results", table_label: str = "leaderboard/LEADERBOARD.md",
+) -> str:
+    """The README section between the markers (markers included); labels are paths from the README."""
+    columns = display_columns(readme=True)
+    out = [README_START, "", f"Rendered from {provenance(records)} in [`{results_label}/`]({results_label}).", ""]
+    if frame.empty:
+        out += ["No records yet.", ""]
+    for (task, profile, arch), rows in _groups(frame):
+        out += [f"**{_md(arch)}** (task {_md(task)}, profile {_md(profile)})", ""]
+        out += [markdown_table(rows, columns), ""]
+    out += [
+        f"All columns, reasons and plots: [{table_label}]({table_label}).",
+        "",
+        README_END,
+    ]
+    return "\n".join(out)
+
+
+def html_table(frame: pd.DataFrame) -> str:
+    """The leaderboard as HTML tables, one per architecture (Jinja2 template, every cell escaped)."""
+    columns = display_columns()
+    groups = [
+        {
+            "task": task, "profile": profile, "architecture": arch,
+            "rows": [{"reference": row["reference"], "cells": [c.render(row) for c in columns]} for row in rows],
+            "notes": [(r["rule"], r["reason"]) for r in rows if r["reason"]],
+        }
+        for (task, profile, arch), rows in _groups(frame)
+    ]
+    return templating.render("leaderboard_table.html.j2", groups=groups, columns=columns).strip()
+
+
+def render_csv(frame: pd.DataFrame) -> str:
+    """The CSV table (all :func:`table_columns`)."""
+    return frame.to_csv(index=False, lineterminator="\n")
+
+
+def render_json(frame: pd.DataFrame) -> str:
+    """The JSON table: a list of row objects with :func:`table_columns`."""
+    rows = json.loads(frame.to_json(orient="records", double_precision=10))
+    return json.dumps(rows, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+# ---------------------------------------------------------------------------
+# Writing and checking.
+# ---------------------------------------------------------------------------
+
+
+def replace_readme_block(readme: str, block: str) -> str:
+    """``readme`` with the text between the markers replaced by ``block``; the markers must exist once."""
+    start, end = readme.find(README_START), readme.find(README_END)
+    if start < 0 or end < 0 or end < start or readme.count(README_START) != 1:
+        raise ValueError(
+            f"README has no single '{README_START}' ... '{README_END}' block; add the two markers "
+            "where the leaderboard belongs"
+        )
+    return readme[:start] + block + readme[end + len(README_END):]
+
+
+@dataclass
+class Rendered:
+    """Everything ``biobench leaderboard`` writes, as text, keyed by path relative to ``out_dir``."""
+
+    files: dict[str, str]
+    readme_block: str
+    frame: pd.DataFrame
+    records: list[dict[str, Any]]
+
+
+def _relative(path: Path, start: Path) -> str:
+    return Path(os.path.relpath(Path(path).resolve(), Path(start).resolve())).as_posix()
+
+
+def render(results_dir: Path, out_dir: Path, readme: Path | None = None) -> Rendered:
+    """Render the tables of the records in ``results_dir`` (nothing is written).
+
+    Paths printed in the outputs are relative to the file that prints them, so
+    the text does not depend on the working directory.
+    """
+    recs = load_records(results_dir)
+    frame = summarise(recs)
+    files = {
+        "LEADERBOARD.md": render_markdown(frame, recs, _relative(results_dir, out_dir)),
+        "leaderboard.csv": render_csv(frame),
+        "leaderboard.json": render_json(frame),
+    }
+    base = Path(readme).parent if readme is not None else Path.cwd()
+    block = render_readme_block(
+        frame, recs, _relative(results_dir, base), _relative(Path(out_dir) / "LEADERBOARD.md", base)
+    )
+    return Rendered(files, block, frame, recs)
+
+
+def write(results_dir: Path, out_dir: Path, readme: Path | None, report: bool = True) -> list[str]:
+    """Write the tables, the README block (if ``readme`` exists) and the report; returns notes."""
+    rendered = render(results_dir, out_dir, readme)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    notes = []
+    for name, text in rendered.files.items():
+        (out_dir / name).write_text(text, encoding="utf-8")
+    if readme is not None:
+        if readme.exists():
+            readme.write_text(replace_readme_block(readme.read_text(encoding="utf-8"), rendered.readme_block), encoding="utf-8")
+        else:
+            notes.append(f"{readme} does not exist; README block not written")
+    if report:
+        notes += report_mod.build_report(
+            rendered.records, out_dir / REPORT_DIR, table_html=html_table(rendered.frame),
+            provenance=provenance(rendered.records),
+        )
+    return notes
+
+
+def _diff(name: str, expected: str, actual: str) -> str:
+    lines = list(difflib.unified_diff(
+        actual.splitlines(), expected.splitlines(), f"{name} (committed)", f"{name} (rendered)", lineterm="", n=1
+    ))
+    shown = "\n".join(lines[:40])
+    return shown + ("\n..." if len(lines) > 40 else "")
+
+
+def check(results_dir: Path, out_dir: Path, readme: Path | None) -> list[str]:
+    """Differences between the committed outputs and what the records render to (empty: up to date).
+
+    Checked exactly: the three tables, the README block (when the README exists)
+    and the leaderboard table inside ``report/index.html``. The PNG figures are
+    only checked to exist: their bytes depend on the font and image libraries.
+    """
+    rendered = render(results_dir, out_dir, readme)
+    out_dir = Path(out_dir)
+    problems = []
+    for name, text in rendered.files.items():
+        path = out_dir / name
+        if not path.exists():
+            problems.append(f"{path} is missing; run `biobench leaderboard`")
+        elif path.read_text(encoding="utf-8") != text:
+            problems.append(f"{path} differs from what the records render to:\n" + _diff(name, text, path.read_text(encoding="utf-8")))
+    if readme is not None and readme.exists():
+        current = readme.read_text(encoding="utf-8")
+        try:
+            expected = replace_readme_block(current, rendered.readme_block)
+        except ValueError as exc:
+            problems.append(f"{readme}: {exc}")
+        else:
+            if expected != current:
+                problems.append(f"{readme}: the leaderboard block is stale:\n" + _diff(str(readme), expected, current))
+    problems += report_mod.check_report(out_dir / REPORT_DIR, html_table(rendered.frame))
+    return problems
+
+
+# ---------------------------------------------------------------------------
+# Fresh records against committed ones.
+# ---------------------------------------------------------------------------
+
+def compare_records(fresh: list[dict[str, Any]], committed: list[dict[str, Any]]) -> list[str]:
+    """Disagreements between fresh records and the committed ones of the same run id.
+
+    Every fresh record must have a committed counterpart with the same status
+    and, when both are ok, metrics within the tolerances their columns declare
+    (``Column.tolerance``, absolute, and ``Column.relative_tolerance``; set from the
+    spread over seeds, see the README). A metric present on one side only is a
+    disagreement too. Committed pairings missing from the fresh run (for the
+    fresh seeds) are reported, so a removed plugin cannot leave stale rows.
+    """
+    problems: list[str] = []
+    by_id = {r["run_id"]: r for r in committed}
+    fresh_ids = {r["run_id"] for r in fresh}
+    seeds = {r["seed"] for r in fresh}
+    profiles = {r["profile"] for r in fresh}
+    for r in fresh:
+        old = by_id.get(r["run_id"])
+        if old is None:
+            problems.append(f"{r['run_id']}: no committed record; regenerate the leaderboard")
+            continue
+        if r["status"] != old["status"]:
+            problems.append(f"{r['run_id']}: status {r['status']} (fresh) vs {old['status']} (committed)")
+            continue
+        if r["status"] != "ok":
+            continue
+        if r["config_hash"] != old["config_hash"]:
+            problems.append(f"{r['run_id']}: configuration changed (config hash {r['config_hash']} vs {old['config_hash']})")
+        for column in metric_columns():
+            if column.tolerance is None and column.relative_tolerance is None:
+                continue
+            col = column.key
+            new_value, old_value = column.read(r["metrics"]), column.read(old["metrics"])
+            if new_value is None and old_value is None:
+                continue
+            if (new_value is None) != (old_value is None):
+                problems.append(f"{r['run_id']}: {col} is {new_value} (fresh) vs {old_value} (committed)")
+                continue
+            diff = abs(new_value - old_value)
+            if column.tolerance is not None and diff > column.tolerance:
+                problems.append(
+                    f"{r['run_id']}: {col} {new_value:.4f} (fresh) vs {old_value:.4f} (committed), "
+                    f"|diff| {diff:.4f} > {column.tolerance}"
+                )
+            if column.relative_tolerance is not None and diff > column.relative_tolerance * abs(old_value):
+                problems.append(
+                    f"{r['run_id']}: {col} {new_value:.4f} (fresh) vs {old_value:.4f} (committed), "
+                    f"relative diff {diff / abs(old_value):.3f} > {column.relative_tolerance}"
+                )
+    for old in committed:
+        if old["seed"] in seeds and old["profile"] in profiles and old["run_id"] not in fresh_ids:
+            problems.append(f"{old['run_id']}: committed but not produced by the fresh run (stale record)")
+    return problems

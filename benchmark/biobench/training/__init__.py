@@ -1,0 +1,1 @@
+"""Training: run profiles, in-memory batches, the Lightning pairing module and the runner."""

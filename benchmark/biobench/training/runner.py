@@ -1,0 +1,350 @@
+"""Run pairings: plan a grid, train each pairing through Lightning, write one record per run.
+
+A run never crashes the grid: an unsupported pairing, a diverging loss and an
+exception each become a record (``unsupported``, ``diverged``, ``failed``). A run
+whose record already exists for the same configuration is skipped (resume after
+a crash or Ctrl-C) unless ``force`` is set; ``failed`` records are retried.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from biobench.metrics import catalog
+from biobench.metrics.measurement import RunState
+from biobench.metrics.training import LearningCurvesMeasurement
+from biobench.plugin_api.interfaces import Architecture, LearningRule, Task, TaskData
+from biobench.plugin_api.registry import Registered, Registry
+from biobench.results import records
+from biobench.results.store import ResultStore
+from biobench.training.batches import BatchBlocks, TensorBatches
+from biobench.training.measuring import MeasurementCallback
+from biobench.training.pairing import MINIBATCHES_PER_STEP, Diverged, PairingModule
+from biobench.training.profiles import Profile, get_profile
+
+QUIET_LOGGERS = ("pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric")
+
+
+def default_measurement_factories() -> list[Callable[..., Any]]:
+    """The harness's measurements, the same for every pairing (every metrics module's ``MEASUREMENTS``)."""
+    return catalog.measurement_factories()
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One requested run: names, seed, profile and option overrides."""
+
+    task: str
+    architecture: str
+    rule: str
+    seed: int
+    profile: str
+    epochs: int | None = None
+    batch_size: int | None = None
+    architecture_options: tuple[tuple[str, Any], ...] = ()
+    rule_options: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def run_id(self) -> str:
+        """The record's file stem."""
+        return records.run_id(self.task, self.architecture, self.rule, self.profile, self.seed)
+
+
+@dataclass
+class Progress:
+    """Callbacks the runner uses to report progress (all optional no-ops)."""
+
+    start: Callable[[RunSpec, int], None] = lambda spec, total: None
+    advance: Callable[[int, str], None] = lambda steps, text: None
+    finish: Callable[[RunSpec, dict[str, Any]], None] = lambda spec, record: None
+
+
+@dataclass
+class RunContext:
+    """What every run of a grid shares: the registry, folders and reporting."""
+
+    registry: Registry
+    out_dir: Path
+    data_dir: str | None = None
+    force: bool = False
+    progress: Progress = field(default_factory=Progress)
+    #: Factories of the harness's measurements; each gets the run's :class:`RunState`.
+    measurement_factories: list[Callable[..., Any]] = field(default_factory=default_measurement_factories)
+
+    @property
+    def store(self) -> ResultStore:
+        """The results folder's records."""
+        return ResultStore(self.out_dir, force=self.force)
+
+    def record_path(self, spec: RunSpec) -> Path:
+        """Where the record of ``spec`` lives."""
+        return self.store.path(spec.run_id)
+
+
+def plan_grid(
+    registry: Registry,
+    tasks: Iterable[str],
+    architectures: Iterable[str] | None,
+    rules: Iterable[str] | None,
+    seeds: Iterable[int],
+    profile: str,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+) -> list[RunSpec]:
+    """Every (task, architecture, rule, seed) combination; ``None`` means all registered."""
+    get_profile(profile)
+    task_names = list(tasks)
+    arch_names = list(architectures) if architectures is not None else sorted(registry.architectures)
+    rule_names = list(rules) if rules is not None else sorted(registry.rules)
+    for kind, names in (("task", task_names), ("architecture", arch_names), ("rule", rule_names)):
+        for name in names:
+            registry.get(kind, name)  # raises UnknownNameError with suggestions
+    seeds = list(seeds)
+    if not seeds or any(s < 0 for s in seeds):
+        raise ValueError(f"seeds must be non-negative integers, got {seeds}")
+    return [
+        RunSpec(t, a, r, s, profile, epochs, batch_size)
+        for t in task_names
+        for a in arch_names
+        for r in rule_names
+        for s in seeds
+    ]
+
+
+def _plugin_ref(entry: Registered, config: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": entry.name,
+        "config": config,
+        "entry_point": entry.source.entry_point,
+        "distribution": entry.source.distribution,
+        "version": entry.source.version,
+    }
+
+
+def resolve(spec: RunSpec, registry: Registry) -> tuple[Task, Architecture, type[LearningRule], Profile, dict[str, Any]]:
+    """Instantiate the task and architecture, pick the profile, and build the run's full config."""
+    task_entry = registry.get("task", spec.task)
+    arch_entry = registry.get("architecture", spec.architecture)
+    rule_entry = registry.get("rule", spec.rule)
+    task: Task = task_entry.cls()
+    arch_cls = arch_entry.cls
+    arch_options = dict(arch_cls.profile_overrides.get(spec.profile, {}))
+    arch_options.update(dict(spec.architecture_options))
+    architecture: Architecture = arch_cls(**arch_options)
+    rule_cls: type[LearningRule] = rule_entry.cls
+    unknown = set(dict(spec.rule_options)) - set(rule_cls.defaults)
+    if unknown:
+        raise ValueError(
+            f"rule {spec.rule!r} has no option(s) {sorted(unknown)}; known: {sorted(rule_cls.defaults)}"
+        )
+    rule_config = {k: h.value for k, h in rule_cls.defaults.items()}
+    rule_config.update(dict(spec.rule_options))
+    profile = get_profile(spec.profile)
+    for owner in (arch_cls, rule_cls):
+        profile = profile.with_overrides(owner.run_overrides.get(spec.profile, {}))
+    explicit = {k: v for k, v in (("epochs", spec.epochs), ("batch_size", spec.batch_size)) if v is not None}
+    profile = profile.with_overrides(explicit)
+    config = {
+        "task": _plugin_ref(task_entry, task.config),
+        "architecture": _plugin_ref(arch_entry, architecture.config),
+        "rule": _plugin_ref(rule_entry, rule_config),
+        "run": {**profile.as_dict(), "seed": spec.seed},
+    }
+    return task, architecture, rule_cls, profile, config
+
+
+def _subset(x: torch.Tensor, y: torch.Tensor, n: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    return (x, y) if n is None or n >= len(x) else (x[:n], y[:n])
+
+
+def new_record(spec: RunSpec, config: dict[str, Any], rule_cls: type | None) -> dict[str, Any]:
+    """The record of ``spec`` before it runs (status ``ok``, no metrics)."""
+    return records.new_record(
+        spec.run_id, spec.task, spec.architecture, spec.rule, spec.seed, spec.profile, config, rule_cls
+    )
+
+
+def failed_record(spec: RunSpec, registry: Registry, reason: str) -> dict[str, Any]:
+    """A validated ``failed`` record for a run whose own process could not write one."""
+    _, _, rule_cls, _, config = resolve(spec, registry)
+    record = new_record(spec, config, rule_cls)
+    record.update(status="failed", reason=reason)
+    record["finished_at"] = records.now()
+    return records.validate_record(record)
+
+
+def existing_record(ctx: RunContext, spec: RunSpec, config: dict[str, Any]) -> dict[str, Any] | None:
+    """The stored record for ``spec`` if it is valid, has the same config and did not fail."""
+    return ctx.store.existing(spec.run_id, config)
+
+
+def load_task_data(task: Task, data_dir: str | None, profile: Profile) -> TaskData:
+    """Load the task and cut the splits to the profile's subsets."""
+    data = task.load(data_dir)
+    tx, ty = _subset(data.train_x, data.train_y, profile.train_subset)
+    vx, vy = _subset(data.val_x, data.val_y, profile.val_subset)
+    sx, sy = _subset(data.test_x, data.test_y, profile.test_subset)
+    return TaskData(tx, ty, vx, vy, sx, sy, info=data.info)
+
+
+def execute(spec: RunSpec, ctx: RunContext) -> dict[str, Any]:
+    """Run one pairing and write its record; returns the record (possibly a skipped one)."""
+    task, architecture, rule_cls, profile, config = resolve(spec, ctx.registry)
+    previous = existing_record(ctx, spec, config)
+    if previous is not None:
+        previous = dict(previous, skipped=True)
+        ctx.progress.finish(spec, previous)
+        return previous
+    record = new_record(spec, config, rule_cls)
+    reason = ctx.registry.unsupported_reason(architecture, rule_cls, task)
+    if reason:
+        record.update(status="unsupported", reason=reason)
+    else:
+        try:
+            _train(spec, ctx, task, architecture, rule_cls, profile, config, record)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # recorded, never hidden; the grid goes on
+            if isinstance(exc, Diverged):
+                record.update(status="diverged", reason=str(exc))
+                record["metrics"]["diverged_epoch"] = exc.epoch + 1
+            else:
+                record.update(
+                    status="failed",
+                    reason=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=20)}",
+                )
+    record["finished_at"] = records.now()
+    ctx.store.write(record)
+    ctx.progress.finish(spec, record)
+    return record
+
+
+@contextlib.contextmanager
+def _quiet_lightning():
+    levels = {name: logging.getLogger(name).level for name in QUIET_LOGGERS}
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module=r"(pytorch_)?lightning.*")
+        warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+        try:
+            yield
+        finally:
+            for name, level in levels.items():
+                logging.getLogger(name).setLevel(level)
+
+
+def _train(
+    spec: RunSpec,
+    ctx: RunContext,
+    task: Task,
+    architecture: Architecture,
+    rule_cls: type[LearningRule],
+    profile: Profile,
+    config: dict[str, Any],
+    record: dict[str, Any],
+) -> None:
+    import pytorch_lightning as pl
+    from pytorch_lightning.loggers import CSVLogger
+
+    torch.manual_seed(spec.seed)
+    data = load_task_data(task, ctx.data_dir, profile)
+    generator = torch.Generator().manual_seed(spec.seed)
+    network = architecture.build(task.input_size, task.num_classes, generator)
+    rule = rule_cls(**config["rule"]["config"])
+    rule.bind(network, generator)
+    module = PairingModule(
+        network,
+        rule,
+        task,
+        eval_sets={"val": (data.val_x, data.val_y), "test": (data.test_x, data.test_y)},
+        config=config,
+    )
+    train_batches = TensorBatches(data.train_x, data.train_y, profile.batch_size, shuffle=True, seed=spec.seed)
+    steps_per_epoch = len(train_batches)
+    train_blocks = BatchBlocks(train_batches, MINIBATCHES_PER_STEP)
+    run_state = RunState(seed=spec.seed, network=network, rule=rule, task=task, data=data, profile=profile)
+    curves = LearningCurvesMeasurement(module.history, network.parameter_count())
+    measured = [m for m in (factory(run_state) for factory in ctx.measurement_factories) if m is not None]
+    measuring = MeasurementCallback([curves, *measured])
+    callbacks = [_progress_callback(ctx.progress, every=max(steps_per_epoch // 20, 1)), measuring]
+    ctx.progress.start(spec, steps_per_epoch * profile.epochs)
+    record["config"]["run"]["train_examples"] = len(data.train_x)
+    record["config"]["run"]["test_examples"] = len(data.test_x)
+    with _quiet_lightning():
+        trainer = pl.Trainer(
+            max_epochs=profile.epochs,
+            accelerator="cpu",
+            devices=1,
+            logger=CSVLogger(ctx.out_dir / "logs", name=spec.run_id, version=records.config_hash(config)),
+            callbacks=callbacks,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            limit_val_batches=0,
+            log_every_n_steps=max(steps_per_epoch, 1),
+            deterministic=False,
+        )
+        started = time.perf_counter()
+        try:
+            trainer.fit(module, train_dataloaders=train_blocks)
+        except SystemExit as exc:
+            # Lightning answers Ctrl-C by ignoring SIGINT and calling sys.exit(1): give the
+            # user their Ctrl-C back and let the grid stop cleanly (no record for this run).
+            if not trainer.interrupted:
+                raise
+            _restore_sigint()
+            raise KeyboardInterrupt from exc
+        finally:
+            curves.wall_time_s = time.perf_counter() - started
+            measuring.contribute(record["metrics"], record["metric_reasons"])
+
+
+def _restore_sigint() -> None:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _progress_callback(progress: Progress, every: int) -> Any:
+    """A Lightning callback reporting training progress about every ``every`` mini-batches."""
+    import pytorch_lightning as pl
+
+    class ProgressCallback(pl.Callback):
+        pending = 0  # mini-batches trained but not yet reported
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            self.pending += len(batch)  # a block of mini-batches
+            if self.pending >= every:
+                progress.advance(self.pending, f"epoch {trainer.current_epoch + 1}")
+                self.pending = 0
+
+        def on_train_epoch_end(self, trainer, pl_module):
+            progress.advance(self.pending, f"epoch {trainer.current_epoch + 1}")
+            self.pending = 0
+
+        def _report_val_acc(self, pl_module):
+            # the module evaluates in its own on_train_epoch_end, which runs after the callbacks'
+            h = pl_module.history
+            if h["val_acc"]:
+                progress.advance(0, f"epoch {h['epoch'][-1]} val acc {h['val_acc'][-1]:.3f}")
+
+        def on_train_epoch_start(self, trainer, pl_module):
+            self._report_val_acc(pl_module)
+
+        def on_train_end(self, trainer, pl_module):
+            self._report_val_acc(pl_module)
+
+    return ProgressCallback()

@@ -1,6 +1,0 @@
-"""Print the README metric table: ``python -m biobench.metrics``."""
-
-from biobench.metrics.definitions import metric_table
-
-if __name__ == "__main__":
-    print(metric_table())

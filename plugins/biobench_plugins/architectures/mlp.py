@@ -1,0 +1,82 @@
+"""Multi-layer perceptron: 784 -> hidden ... -> 10 dense layers with a configurable activation."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from biobench import Architecture, Hyperparameter, Network, PlasticLinear, hookimpl
+
+ACTIVATIONS = {
+    "relu": torch.relu,
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+}
+
+
+class MLP(Architecture):
+    """A feed-forward network of :class:`PlasticLinear` layers; logits are the last layer's drive."""
+
+    name = "mlp"
+    description = "Multi-layer perceptron, 784 -> hidden -> 10, configurable width and activation"
+    capabilities = frozenset({"differentiable", "feedback", "node_noise", "signals", "rate", "dense"})
+    defaults = {
+        "hidden": Hyperparameter([256], "the seed study's two-layer MLP; width as in Lillicrap et al. 2016"),
+        "activation": Hyperparameter("relu", "common default for MNIST MLPs"),
+    }
+
+    def build(self, input_size: int, num_classes: int, generator: torch.Generator) -> Network:
+        """Build the layers with PyTorch's default initialisation drawn from ``generator``."""
+        name = self.config["activation"]
+        if name not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {name!r}; known: {sorted(ACTIVATIONS)}")
+        hidden = [int(h) for h in self.config["hidden"]]
+        if any(h < 1 for h in hidden):
+            raise ValueError(f"hidden widths must be positive, got {hidden}")
+        sizes = [input_size, *hidden, num_classes]
+        layers = [
+            PlasticLinear(
+                f"fc{i + 1}",
+                sizes[i],
+                sizes[i + 1],
+                activation=ACTIVATIONS[name] if i < len(sizes) - 2 else None,
+                generator=generator,
+            )
+            for i in range(len(sizes) - 1)
+        ]
+        module = nn.Sequential(*layers)
+        return Network(module=module, layers=list(layers), architecture=self)
+
+
+class SigmoidMLP(MLP):
+    """The MLP with sigmoid units whose activities are firing rates in [0, 1].
+
+    Declares ``bounded_rate`` (``biobench_plugins.capabilities.bounded_rate``): every hidden
+    unit's activity lies in [0, 1] and the logits are the drives of sigmoid output
+    units. The default widths are the network of Gupta (2020), 784-32-16-out.
+    """
+
+    name = "mlp-sigmoid"
+    description = "Multi-layer perceptron with sigmoid (firing-rate) units, 784 -> 32 -> 16 -> 10"
+    capabilities = MLP.capabilities | {"bounded_rate"}
+    defaults = {
+        "hidden": Hyperparameter(
+            [32, 16], "Gupta (2020), A More Biologically Plausible Local Learning Rule for ANNs"
+        ),
+        "activation": Hyperparameter("sigmoid", "rates bounded in [0, 1] (Gupta 2020)"),
+    }
+
+    def build(self, input_size: int, num_classes: int, generator: torch.Generator) -> Network:
+        """Build the sigmoid MLP; other activations would break its ``bounded_rate`` promise."""
+        if self.config["activation"] != "sigmoid":
+            raise ValueError(
+                f"mlp-sigmoid only uses sigmoid units (got {self.config['activation']!r}); "
+                "use the 'mlp' architecture for other activations"
+            )
+        return super().build(input_size, num_classes, generator)
+
+
+@hookimpl
+def biobench_register_architectures() -> list[type[Architecture]]:
+    """Register the MLP architectures."""
+    return [MLP, SigmoidMLP]

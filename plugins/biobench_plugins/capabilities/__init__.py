@@ -1,0 +1,1 @@
+"""Capabilities that built-in plugins declare beyond the core ones, one module each."""

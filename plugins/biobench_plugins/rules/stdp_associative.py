@@ -1,0 +1,158 @@
+"""STDP-derived associative rule for rate networks (Gupta, "A More Biologically Plausible Local Learning Rule for ANNs").
+
+The rule needs units whose activities are firing rates in [0, 1]. Architectures say
+so with the capability ``bounded_rate`` (declared by ``biobench_plugins.capabilities.bounded_rate``):
+every hidden plastic layer's
+post-synaptic activity lies in [0, 1] (e.g. sigmoid units), and the output layer's
+logits are the drives of sigmoid output units, whose rates are ``sigmoid(logits)``.
+``mlp-sigmoid`` (784-32-16-out sigmoid, the paper's network) provides it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from biobench import Hyperparameter, LearningRule, LossFn, Network, accumulate_grad, hookimpl
+
+BOUNDED_RATE = "bounded_rate"
+#: Elements of the (batch, out, in) tensor of per-example synapse updates computed at once.
+CHUNK_ELEMENTS = 4_000_000
+
+
+def stdp_change(pre: Tensor, post: Tensor, epsilon: float) -> Tensor:
+    """Gupta's eq. 3 without eta and Z: ``x^3 p (x - p) / ((2p - x)^2 + epsilon)``.
+
+    ``pre`` (batch, in) and ``post`` (batch, out) rates; returns (batch, out, in).
+    """
+    x = pre[:, None, :]
+    p = post[:, :, None]
+    return x.pow(3) * p * (x - p) / ((2.0 * p - x).pow(2) + epsilon)
+
+
+def balanced_signs(count: int, generator: torch.Generator) -> Tensor:
+    """``count`` signs, half +1 and half -1 (one more +1 when odd), in random order."""
+    signs = torch.ones(count)
+    signs[count - count // 2 :] = -1.0
+    return signs[torch.randperm(count, generator=generator)]
+
+
+class StdpAssociative(LearningRule):
+    """STDP-derived associative learning rule (Gupta; no error is propagated).
+
+    Unit activities are firing rates in [0, 1]; with ``x`` the pre-synaptic and
+    ``p`` the post-synaptic rate of a synapse onto neuron ``k`` (eq. 3):
+
+        dW = +eta Z_k x^3 p (x - p) / ((2p - x)^2 + 1e-9)
+
+    ``Z_k = +/-1`` is the neuron's associativity. Output neuron ``k`` takes it from
+    the label: ``+1`` if ``k`` is the target class, ``-1`` otherwise (the paper's
+    single binary output neuron is ``+1`` for ``y = 1``, ``-1`` for ``y = 0``; with
+    one output unit per class each unit is such a one-vs-rest neuron). Hidden
+    neurons have fixed associativities drawn at ``bind``, half +1 and half -1 per
+    layer; as the paper observes, a hidden neuron's associativity for the other
+    label is the opposite one (``Z^0 = -Z^1``), so in the binary case the single
+    "associate or not" signal of the output flips it. Multi-class extension: each
+    hidden neuron has one fixed associativity per class, ``Z_{k,c}`` (a balanced
+    random sign per class and layer), used for examples of class ``c``; with two
+    classes ``Z_{k,0} = -Z_{k,1}``, the paper's rule exactly. The updates are
+    averaged over the batch and given to Adam in place of the negative gradient
+    (lr 1e-3, batch 100, as in the paper). Biases have no update in the paper and
+    keep their initial values. The output rates are ``sigmoid(logits)``.
+
+    Dynamics worth knowing when reading results: with ``Z = +1`` a neuron's rate
+    settles where ``p = x`` (its inputs' rates); with ``Z = -1`` the rate is pushed
+    away from ``x`` in both directions, towards 0 when ``p < x`` and towards 1 when
+    ``p > x``. An output unit that starts above its inputs' rates can therefore end
+    up firing most for the examples it should not associate with.
+    """
+
+    name = "stdp_associative"
+    description = "STDP-derived associative rule: local rate-based STDP with fixed associativities, no error propagated"
+    citation = (
+        "Gupta, A More Biologically Plausible Local Learning Rule for ANNs "
+        "(arXiv:2011.12012, 2020)"
+    )
+    family = "spike timing"
+    requires = frozenset({"signals", "dense", "rate", BOUNDED_RATE})
+    weight_transport = False
+    global_error = False
+    defaults = {
+        "lr": Hyperparameter(1e-3, "Gupta: Adam, lr=1e-3 (batch size 100 on MNIST)"),
+        "epsilon": Hyperparameter(1e-9, "Gupta, eq. 3: term that avoids division by zero"),
+    }
+
+    def bind(self, network: Network, generator: torch.Generator) -> None:
+        """Draw the fixed per-class associativities of every hidden neuron."""
+        super().bind(network, generator)
+        layers = network.layers
+        self.num_classes = layers[-1].out_features
+        self._table_of: dict[str, str] = {}
+        for index, layer in enumerate(layers[:-1]):
+            table = self.draw_associativities(layer.out_features, self.num_classes, generator)
+            buffer_name = f"associativity_{index}"
+            self.register_buffer(buffer_name, table)
+            self._table_of[layer.layer_name] = buffer_name
+
+    @staticmethod
+    def draw_associativities(units: int, num_classes: int, generator: torch.Generator) -> Tensor:
+        """(num_classes, units) signs, balanced per class; rows negated pairs when two classes."""
+        if num_classes == 2:
+            positive = balanced_signs(units, generator)
+            return torch.stack([-positive, positive])
+        return torch.stack([balanced_signs(units, generator) for _ in range(num_classes)])
+
+    def associativities(self) -> dict[str, Tensor]:
+        """The fixed (num_classes, out_features) associativity table of each hidden layer."""
+        return {name: getattr(self, buffer).clone() for name, buffer in self._table_of.items()}
+
+    @torch.no_grad()
+    def compute_update(self, x: Tensor, y: Tensor, loss_fn: LossFn) -> tuple[Tensor, Tensor]:
+        """Write ``-(1/B) sum_n Z x^3 p (x - p) / ((2p - x)^2 + eps)`` into each weight's ``.grad``."""
+        epsilon = float(self.config["epsilon"])
+        layers = self.network.layers
+        logits, signals = self.network.forward_with_signals(x)
+        loss = loss_fn(logits, y)
+        batch = len(y)
+        output_z = 2.0 * torch.nn.functional.one_hot(y, self.num_classes).to(logits.dtype) - 1.0
+        for index, (layer, signal) in enumerate(zip(layers, signals, strict=True)):
+            if signal is None or signal.time_major:
+                raise ValueError(f"layer {layer.layer_name!r} gives no static rates")
+            if index == len(layers) - 1:
+                post = torch.sigmoid(signal.drive)
+                z = output_z
+            else:
+                post = signal.post
+                z = getattr(self, self._table_of[layer.layer_name])[y]
+            update = torch.zeros_like(layer.weight)
+            chunk = max(1, CHUNK_ELEMENTS // (layer.out_features * layer.in_features))
+            for start in range(0, batch, chunk):
+                stop = start + chunk
+                change = stdp_change(signal.pre[start:stop], post[start:stop], epsilon)
+                update += torch.einsum("bo,boi->oi", z[start:stop], change)
+            accumulate_grad(layer.weight, -update / batch)
+        return loss.detach(), logits.detach()
+
+
+@hookimpl
+def biobench_pairing_unsupported(architecture: Any, rule: type[Any], task: Any) -> str | None:
+    """The STDP rule needs firing rates in [0, 1]: say so precisely when they are missing."""
+    if not (isinstance(rule, type) and issubclass(rule, StdpAssociative)):
+        return None
+    if BOUNDED_RATE in architecture.capabilities:
+        return None
+    activation = getattr(architecture, "config", {}).get("activation")
+    detail = f" (its activation is {activation!r})" if activation is not None else ""
+    return (
+        f"rule {rule.name!r} needs unit activities that are firing rates in [0, 1] (sigmoid "
+        f"units, capability {BOUNDED_RATE!r}); architecture {architecture.name!r}{detail} does "
+        f"not provide them; use an architecture that declares it, e.g. 'mlp-sigmoid'"
+    )
+
+
+@hookimpl
+def biobench_register_rules() -> list[type[LearningRule]]:
+    """Register the STDP-derived associative rule."""
+    return [StdpAssociative]
