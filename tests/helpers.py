@@ -23,3 +23,12 @@ def without_timings(value: Any) -> Any:
     if isinstance(value, list):
         return [without_timings(v) for v in value]
     return value
+
+
+def record_file(folder, label: str):
+    """The one record file of the run labelled ``label`` (``task__arch__rule__profile__seedN``) in ``folder``."""
+    from pathlib import Path
+
+    found = sorted(Path(folder).glob(f"{label}__*.json"))
+    assert len(found) == 1, f"expected one record of {label} in {folder}, found {[p.name for p in found]}"
+    return found[0]

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import torch
+from helpers import record_file
 
 from biobench.plugin_api.registry import load_registry
 
@@ -51,7 +52,7 @@ def test_a_distribution_on_the_path_shows_up_in_plugins_and_runs(tmp_path, data_
         site,
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    record = json.loads((out / "mnist__mlp__drtp-copy__smoke__seed0.json").read_text())
+    record = json.loads(record_file(out, "mnist__mlp__drtp-copy__smoke__seed0").read_text())
     assert record["status"] == "ok"
     assert record["config"]["rule"]["distribution"] == "biobench-drtp-copy"
 

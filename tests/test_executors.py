@@ -123,7 +123,7 @@ def test_spec_travels_as_json_and_comes_back_equal():
         architecture_options=(("hidden", [64, 32]),), rule_options=(("lr", 0.01),),
     )
     back = executors.spec_from_dict(json.loads(json.dumps(executors.spec_to_dict(spec))))
-    assert back == spec and back.run_id == spec.run_id
+    assert back == spec and back.label == spec.label
     with pytest.raises(ValueError, match="unknown RunSpec field"):
         executors.spec_from_dict({**executors.spec_to_dict(spec), "model": "pickled"})
 
@@ -300,11 +300,11 @@ def test_two_workers_run_a_grid_with_faults_and_resume(tmp_path, data_dir, fault
     rules = ["backprop", "raises", "nan-grads", "needs-time"]
     specs = runner.plan_grid(ctx.registry, ["mnist"], ["mlp"], rules, [0], "smoke")
     finished = []
-    ctx.progress = runner.Progress(finish=lambda spec, record: finished.append(spec.run_id))
+    ctx.progress = runner.Progress(finish=lambda spec, record: finished.append(spec.label))
     results = execution.run(specs, ctx, jobs=2)
 
-    assert [r["run_id"] for r in results] == [s.run_id for s in specs]  # order of the specs
-    assert sorted(finished) == sorted(s.run_id for s in specs)  # per-run progress in the parent
+    assert [r["run_id"] for r in results] == [runner.resolve(s, ctx.registry).run_id for s in specs]  # order of the specs
+    assert sorted(finished) == sorted(s.label for s in specs)  # per-run progress in the parent
     ok, failed, diverged, unsupported = results
     assert ok["status"] == "ok" and ok["metrics"]["test_acc"] > 0.5
     assert failed["status"] == "failed" and "deliberate failure in compute_update" in failed["reason"]
@@ -326,12 +326,12 @@ def test_two_workers_run_a_grid_with_faults_and_resume(tmp_path, data_dir, fault
     assert without_timings(alone["metrics"]) == without_timings(ok["metrics"])
 
     # Resume: finished records are skipped without starting a worker, the failed one is retried.
-    written = {s.run_id: ctx.record_path(s).stat().st_mtime_ns for s in specs}
+    written = {s.label: ctx.record_path(s).stat().st_mtime_ns for s in specs}
     again = execution.run(specs, ctx, jobs=2)
     assert [r.get("skipped", False) for r in again] == [True, False, True, True]
     for spec in (specs[0], specs[2], specs[3]):
-        assert ctx.record_path(spec).stat().st_mtime_ns == written[spec.run_id]
-    assert again[1]["status"] == "failed" and ctx.record_path(specs[1]).stat().st_mtime_ns > written[specs[1].run_id]
+        assert ctx.record_path(spec).stat().st_mtime_ns == written[spec.label]
+    assert again[1]["status"] == "failed" and ctx.record_path(specs[1]).stat().st_mtime_ns > written[specs[1].label]
 
 
 @pytest.mark.slow
@@ -355,10 +355,10 @@ def test_ray_runs_a_smoke_grid_on_a_local_instance(tmp_path, data_dir):
     ctx = run_context(tmp_path, data_dir)
     specs = runner.plan_grid(ctx.registry, ["mnist"], ["mlp"], ["backprop"], [0, 1], "smoke")
     finished = []
-    ctx.progress = runner.Progress(finish=lambda spec, record: finished.append(spec.run_id))
+    ctx.progress = runner.Progress(finish=lambda spec, record: finished.append(spec.label))
     results = execution.run(specs, ctx, executor="ray", jobs=2)  # a local instance with 2 CPUs
     assert not ray.is_initialized()  # the instance it started is shut down again
-    assert sorted(finished) == sorted(s.run_id for s in specs)
+    assert sorted(finished) == sorted(s.label for s in specs)
     for spec, result in zip(specs, results, strict=True):
         assert result["status"] == "ok" and result["metrics"]["test_acc"] > 0.5
         assert records.read_record(ctx.record_path(spec)) == result  # written by the driver

@@ -33,11 +33,12 @@ def make_record(
     ref = {"config": {}, "entry_point": "x", "distribution": "biobench", "version": "0.1.0"}
     m: dict[str, Any] = {}
     if status == "ok":
-        m = {"test_acc": acc, "final_train_loss": 0.5, "epochs": 3, "time_per_epoch_s": 1.5, "parameter_count": 1000}
+        m = {"test_acc": acc, "final_train_loss": 0.5, "epochs": 3, "time_per_epoch_s": 1.5, "parameter_count": 1000,
+             "history": {}}
     m.update(metrics)
     record = {
         "schema_version": records.SCHEMA_VERSION,
-        "run_id": records.run_id("mnist", arch, rule, "ci", seed),
+        "run_id": records.run_id(f"mnist__{arch}__{rule}__ci__seed{seed}", "0000abcd"),
         "config_hash": "0123456789abcdef",
         "task": "mnist", "architecture": arch, "rule": rule, "seed": seed, "profile": "ci",
         "config": {
@@ -235,17 +236,17 @@ def test_compare_reports_every_kind_of_disagreement():
     problems = lb.compare_records(fresh, committed)
     text = "\n".join(problems)
     assert len(problems) == 5, text
-    assert "mnist__mlp__fa__ci__seed0: test_acc" in text
-    assert "mnist__mlp__fa__ci__seed0: gradient_snr" in text
+    assert "mnist__mlp__fa__ci__seed0__0000abcd: test_acc" in text
+    assert "mnist__mlp__fa__ci__seed0__0000abcd: gradient_snr" in text
     assert "status diverged (fresh) vs ok (committed)" in text
-    assert "mnist__mlp__new__ci__seed0: no committed record" in text
-    assert "mnist__mlp__gone__ci__seed0: committed but not produced" in text
+    assert "mnist__mlp__new__ci__seed0__0000abcd: no committed record" in text
+    assert "mnist__mlp__gone__ci__seed0__0000abcd: committed but not produced" in text
 
 
 def test_compare_flags_a_metric_present_on_one_side_only():
     committed = [make_record("mlp", "fa", 0, gradient_bias={"overall": 0.5})]
     fresh = [make_record("mlp", "fa", 0)]
-    assert lb.compare_records(fresh, committed) == ["mnist__mlp__fa__ci__seed0: gradient_bias is None (fresh) vs 0.5 (committed)"]
+    assert lb.compare_records(fresh, committed) == ["mnist__mlp__fa__ci__seed0__0000abcd: gradient_bias is None (fresh) vs 0.5 (committed)"]
 
 
 def test_compare_cli(board, tmp_path):

@@ -571,8 +571,9 @@ def test_contributed_entries_validate_and_unfinished_runs_are_null_with_reasons(
     harness.measure_final()
 
     def record(metrics, reasons):
+        metrics = {"test_acc": 0.5, "epochs": 1, "history": {}, **metrics}
         return {
-            "schema_version": 1, "run_id": "r", "config_hash": "0" * 16, "task": "t", "architecture": "a",
+            "schema_version": 2, "run_id": "r", "config_hash": "0" * 16, "task": "t", "architecture": "a",
             "rule": "r", "seed": 0, "profile": "smoke", "status": "ok", "reason": None,
             "config": {k: {"name": k, "config": {}, "entry_point": k, "distribution": "d", "version": "0"}
                        for k in ("task", "architecture", "rule")} | {"run": {}},

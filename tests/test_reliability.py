@@ -14,7 +14,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-from helpers import run_context, without_timings
+from helpers import record_file, run_context, without_timings
 
 from biobench import execution
 from biobench.cli import main
@@ -56,10 +56,10 @@ class HugeStep(Backprop):
     name = "huge-step"
     description = "Backprop with plain SGD and a step size that overflows float32"
     is_reference = False
-    defaults = {"lr": Hyperparameter(1e38, "test: large enough for the weights to overflow")}
-
-    def configure_optimizer(self, params):
-        return torch.optim.SGD(params, lr=float(self.config["lr"]))
+    optimizer = {
+        "name": Hyperparameter("sgd", "test: plain steps"),
+        "lr": Hyperparameter(1e38, "test: large enough for the weights to overflow"),
+    }
 
 
 class NeedsTime(LearningRule):
@@ -148,7 +148,7 @@ def test_summary_and_exit_code_count_failed_runs(tmp_path, data_dir, capsys, fau
     out = capsys.readouterr().out
     assert code == 1
     assert "3 runs: 1 diverged, 1 failed, 1 unsupported." in out
-    assert "failed mnist__mlp__raises__smoke__seed0: RuntimeError: deliberate failure in compute_update" in out
+    assert "failed mnist__mlp__raises__smoke__seed0__" in out and ": RuntimeError: deliberate failure in compute_update" in out
     assert len(list(tmp_path.glob("*.json"))) == 3
 
 
@@ -235,8 +235,11 @@ def test_results_folder_that_is_not_writable_is_one_error(tmp_path, capsys):
     assert f"results folder {folder} is not writable" in capsys.readouterr().err.replace("\n", "")
 
 
+RECORD_NAME = "mnist__mlp__backprop__smoke__seed0__0123abcd.json"
+
+
 def test_a_record_failing_the_schema_is_named_when_read(tmp_path):
-    path = tmp_path / "mnist__mlp__backprop__smoke__seed0.json"
+    path = tmp_path / RECORD_NAME
     path.write_text(json.dumps({"schema_version": records.SCHEMA_VERSION, "run_id": "x"}))
     with pytest.raises(records.RecordError) as info:
         records.read_records(tmp_path)
@@ -246,22 +249,35 @@ def test_a_record_failing_the_schema_is_named_when_read(tmp_path):
 def test_records_are_read_as_json_only(tmp_path):
     import pickle
 
-    path = tmp_path / "mnist__mlp__backprop__smoke__seed0.json"
+    path = tmp_path / RECORD_NAME
     path.write_bytes(pickle.dumps({"status": "ok"}))
     with pytest.raises(records.RecordError, match="cannot be read as JSON"):
         records.read_record(path)
 
 
-@pytest.mark.parametrize("content", ["{ truncated", json.dumps({"status": "great", "run_id": "x"})])
-def test_a_corrupt_existing_record_is_run_again_not_trusted(tmp_path, capsys, fault_module, installed, content):
+@pytest.mark.parametrize(
+    "content",
+    ["{ truncated", json.dumps({"status": "great", "run_id": "x"}), "RECORD_WITH_TEST_ACC_1.7"],
+)
+def test_an_invalid_record_at_a_runs_path_is_moved_aside_and_the_run_done_again(
+    tmp_path, capsys, fault_module, installed, content
+):
     installed({"reliability-rules": (fault_module.__name__, "reliability-dist")})
     command = ["run", *SMOKE, "--rule", "needs-time", "--out", str(tmp_path)]
-    path = tmp_path / "mnist__mlp__needs-time__smoke__seed0.json"
-    tmp_path.mkdir(exist_ok=True)
-    path.write_text(content)
     assert main(command) == 0
+    path = record_file(tmp_path, "mnist__mlp__needs-time__smoke__seed0")
+    if content == "RECORD_WITH_TEST_ACC_1.7":  # valid JSON and schema, an impossible value
+        record = json.loads(path.read_text())
+        record.update(status="ok", reason=None, metrics={"test_acc": 1.7, "epochs": 1, "history": {}})
+        content = json.dumps(record)
+    path.write_text(content)
+    capsys.readouterr()
+    assert main(command) == 0
+    out = capsys.readouterr().out.replace("\n", "")
+    (moved,) = tmp_path.glob(f"{path.name}.invalid-*")
+    assert moved.read_text() == content  # kept, not destroyed
+    assert "moved it to" in out and moved.name in out and "skipped" not in out
     assert records.read_record(path)["status"] == "unsupported"  # replaced by a valid record
-    assert "skipped" not in capsys.readouterr().out
     assert main(command) == 0  # control: a valid record is trusted and skipped
     assert "skipped (record exists)" in capsys.readouterr().out
 
@@ -286,7 +302,7 @@ def test_broken_plugins_are_named_and_the_others_still_run(tmp_path, capsys, fau
     assert "plugin raises-at-import (dist-import-boom) not loaded: import failed: RuntimeError: boom at import" in printed
     assert "plugin returns-garbage (dist-garbage) not loaded: biobench_register_rules: returned 42" in printed
     assert "2 plugin(s) could not be loaded" in printed
-    assert records.read_record(out / "mnist__mlp__needs-time__smoke__seed0.json")["status"] == "unsupported"
+    assert records.read_record(record_file(out, "mnist__mlp__needs-time__smoke__seed0"))["status"] == "unsupported"
 
 
 def test_only_installed_and_allowed_entry_points_are_loaded(tmp_path, capsys, monkeypatch, fault_module):

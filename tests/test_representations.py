@@ -203,7 +203,7 @@ def test_a_real_run_records_its_rdms(tmp_path, data_dir, registry):
     spec = runner.RunSpec("mnist", "mlp", "backprop", seed=0, profile="smoke")
     record = runner.execute(spec, ctx)
     assert record["status"] == "ok"
-    stored = records.read_record(tmp_path / f"{spec.run_id}.json")["metrics"]["representations"]
+    stored = records.read_record(ctx.record_path(spec))["metrics"]["representations"]
     assert stored["probe"]["labels"] == [c for c in range(10) for _ in range(rsa.PROBE_PER_CLASS)]
     assert [layer["name"] for layer in stored["layers"]] == ["fc1", "fc2"]
     assert all(len(layer["rdm"]) == 50 * 49 // 2 for layer in stored["layers"])

@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from biobench import OptimizerSettings
 from biobench_plugins.architectures.mlp import MLP
 from biobench_plugins.rules.backprop import Backprop
 from biobench_plugins.rules.direct_feedback_alignment import DirectFeedbackAlignment
@@ -166,8 +167,10 @@ def test_kolen_pollack_on_a_deeper_network_mirrors_every_forward_update():
 def test_kolen_pollack_feedback_converges_to_the_forward_matrix():
     lr, decay, steps = 1e-2, 10.0, 100
     network = tiny_network(hidden=(12, 7), activation="tanh", inputs=9, classes=4)
-    rule = bind(KolenPollack(lr=lr, weight_decay=decay), network)
-    optimiser = rule.configure_optimizer(rule.trainable_parameters())
+    rule = bind(KolenPollack(), network)
+    optimiser = rule.configure_optimizer(
+        rule.trainable_parameters(), OptimizerSettings(name="adamw", lr=lr, weight_decay=decay)
+    )
     pairs = [(network.layers[1].weight, rule.feedback_matrices["1"]),
              (network.layers[2].weight, rule.feedback_matrices["2"])]
     start = [(w.detach() - b.detach()).clone() for w, b in pairs]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from biobench import OptimizerSettings
 from biobench_plugins.architectures.mlp import MLP
 from biobench_plugins.rules.hebbian import SupervisedHebbian
 from biobench_plugins.rules.hebbian_oja import HebbianOja
@@ -76,8 +77,8 @@ def test_hebbian_rules_leave_weights_untouched():
 
 def weight_norms_after_training(rule_cls, steps):
     network = MLP(hidden=[8], activation="relu").build(12, 3, torch.Generator().manual_seed(0))
-    rule = bound(rule_cls(lr=0.01), network)
-    optimiser = rule.configure_optimizer(rule.trainable_parameters())
+    rule = bound(rule_cls(), network)
+    optimiser = rule.configure_optimizer(rule.trainable_parameters(), OptimizerSettings(lr=0.01))
     generator = torch.Generator().manual_seed(1)
     prototypes = torch.rand(3, 12, generator=generator)
     norms = []

@@ -17,13 +17,14 @@ def test_smoke_run_writes_a_valid_record(tmp_path, data_dir):
     ctx = run_context(tmp_path, data_dir)
     (spec,) = runner.plan_grid(ctx.registry, ["mnist"], ["mlp"], ["backprop"], [0], "smoke")
     record = runner.execute(spec, ctx)
-    stored = records.read_record(tmp_path / f"{spec.run_id}.json")
+    stored = records.read_record(ctx.record_path(spec))
     assert stored["status"] == "ok" and record["run_id"] == stored["run_id"]
     m = stored["metrics"]
     assert m["epochs"] == 1 and len(m["history"]["train_loss"]) == 1
     assert 0.5 < m["test_acc"] <= 1.0  # 20 Adam steps on MNIST already beat chance by far
     assert m["parameter_count"] == 784 * 256 + 256 + 256 * 10 + 10
-    assert stored["config"]["run"]["train_examples"] == 2000
+    assert stored["data"]["train_examples"] == 2000 and stored["config"]["run"]["threads"] == 1
+    assert stored["config"]["run"]["optimizer"]["name"] == "adam"
     assert stored["config"]["rule"]["distribution"] == "biobench"
     assert stored["environment"]["packages"]["torch"].startswith("2.")
 
@@ -131,7 +132,10 @@ def test_block_stepped_training_makes_the_updates_of_a_per_batch_loop(tmp_path, 
     assert record["status"] == "ok"
     assert started == [28] and sum(advanced) == 28  # progress counts mini-batches
 
-    task, architecture, rule_cls, profile, config = runner.resolve(spec, ctx.registry)
+    resolved = runner.resolve(spec, ctx.registry)
+    task, architecture, rule_cls, profile, config = (
+        resolved.task, resolved.architecture, resolved.rule_cls, resolved.profile, resolved.config
+    )
     torch.manual_seed(spec.seed)
     data = runner.load_task_data(task, data_dir, profile)
     generator = torch.Generator().manual_seed(spec.seed)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from biobench import decay_per_step, exponential_trace
+from biobench import OptimizerSettings, decay_per_step, exponential_trace
 from biobench_plugins.architectures.snn import SpikingNetwork
 from biobench_plugins.rules.spike_alignment_learning import SpikeAlignmentLearning, alignment_change
 from biobench_plugins.rules.spike_error_propagation import (
@@ -123,9 +123,11 @@ def test_stdp_rule_writes_the_pairwise_stdp_of_a_teacher_driven_pass():
 
 def test_stdp_optimiser_step_is_the_rule_and_weights_stay_bounded():
     network = small_network(hidden=6, steps=6, inputs=5, classes=3)
-    rule = STDP(lr=0.5, weight_bound=1.0)
+    rule = STDP(weight_bound=1.0)
     rule.bind(network, torch.Generator().manual_seed(0))
-    optimizer = rule.configure_optimizer(rule.trainable_parameters())
+    optimizer = rule.configure_optimizer(
+        rule.trainable_parameters(), OptimizerSettings.resolve(STDP.optimizer, {"lr": 0.5})
+    )
     assert isinstance(optimizer, torch.optim.SGD)
     x, y = torch.rand(4, 5), torch.tensor([0, 1, 2, 1])
     before = network.layers[0].weight.detach().clone()

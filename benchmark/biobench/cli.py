@@ -16,6 +16,7 @@ from rich.table import Table
 
 from biobench.execution import EXECUTORS, ExecutorError
 from biobench.plugin_api import registry as registry_mod
+from biobench.plugin_api.optimization import OPTIMIZERS, SCHEDULES
 from biobench.training.profiles import PROFILES
 
 EXIT_OK, EXIT_FAILED_RUNS, EXIT_USAGE = 0, 1, 2
@@ -104,26 +105,26 @@ def _check_out_dir(out: Path) -> None:
         raise UsageError(f"results folder {out} is not writable")
 
 
-def cmd_run(args: argparse.Namespace, console: Console) -> int:
-    """Train the requested pairings and write one record per run."""
+#: Command-line flags of the optimiser and the optimiser setting each one sets.
+OPTIMIZER_FLAGS = {
+    "optimizer": "name", "lr": "lr", "momentum": "momentum", "nesterov": "nesterov",
+    "weight_decay": "weight_decay", "lr_schedule": "schedule", "lr_step_epochs": "step_epochs",
+    "lr_gamma": "gamma",
+}
+
+
+def plan_from_args(args: argparse.Namespace, reg: registry_mod.Registry) -> list[Any]:
+    """The specs that ``run``'s arguments ask for, every option attached (not yet checked)."""
+    from dataclasses import replace
+
     from biobench.training import runner
 
-    if not (args.all or args.arch or args.rule):
-        raise UsageError("say what to run: --all, or --arch NAME and/or --rule NAME (repeatable)")
     if args.epochs is not None and args.epochs < 1:
         raise UsageError(f"--epochs must be at least 1, got {args.epochs}")
     if args.batch_size is not None and args.batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
     if any(s < 0 for s in args.seeds):
         raise UsageError(f"--seeds must be non-negative, got {args.seeds}")
-    if args.jobs is not None and args.jobs < 1:
-        raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
-    if args.address and args.executor != "ray":
-        raise UsageError("--address names a Ray cluster: use it with --executor ray")
-    reg = _load(args)
-    _report_plugin_errors(reg, console)
-    out = Path(args.out)
-    _check_out_dir(out)
     specs = runner.plan_grid(
         reg,
         tasks=_split_names(args.task) or ["mnist"],
@@ -134,14 +135,82 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         epochs=args.epochs,
         batch_size=args.batch_size,
     )
-    arch_opts = tuple(_parse_option(o) for o in args.arch_option or ())
-    rule_opts = tuple(_parse_option(o) for o in args.rule_option or ())
-    if arch_opts or rule_opts:
-        from dataclasses import replace
+    optimizer = {key: getattr(args, flag) for flag, key in OPTIMIZER_FLAGS.items() if getattr(args, flag) is not None}
+    run_options = {}
+    if args.threads is not None:
+        run_options["threads"] = args.threads
+    if args.train_on_validation:
+        run_options["validation"] = False
+    return [
+        replace(
+            s,
+            architecture_options=tuple(_parse_option(o) for o in args.arch_option or ()),
+            rule_options=tuple(_parse_option(o) for o in args.rule_option or ()),
+            task_options=tuple(_parse_option(o) for o in args.task_option or ()),
+            optimizer_options=tuple(sorted(optimizer.items())),
+            run_options=tuple(sorted(run_options.items())),
+        )
+        for s in specs
+    ]
 
-        specs = [replace(s, architecture_options=arch_opts, rule_options=rule_opts) for s in specs]
-    ctx = runner.RunContext(registry=reg, out_dir=out, data_dir=args.data_dir, force=args.force)
-    results = _run_with_progress(specs, ctx, console, executor=args.executor, jobs=args.jobs, address=args.address)
+
+def preflight(specs: list[Any], reg: registry_mod.Registry, data_dir: str | None) -> None:
+    """Check every option and that every task's data is present or fetchable, before anything runs.
+
+    Raises ValueError (a bad option, naming it) or UsageError (missing data, with what to do);
+    nothing is written.
+    """
+    from biobench.data import DataError
+    from biobench.training import runner
+
+    tasks = {}
+    for spec in specs:
+        resolved = runner.resolve(spec, reg)  # checks every option against its declaration
+        if reg.unsupported_reason(resolved.architecture, resolved.rule_cls, resolved.task) is None:
+            tasks.setdefault(spec.task, resolved.task)  # only runs that train need data
+    for name, task in tasks.items():
+        try:
+            task.load(data_dir)
+        except DataError as exc:
+            raise UsageError(f"task {name!r}: {exc}") from None
+
+
+def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    """Train the requested pairings and write one record per run."""
+    from biobench.results.store import ResultsWriteError
+    from biobench.training import runner
+
+    if not (args.all or args.arch or args.rule):
+        raise UsageError("say what to run: --all, or --arch NAME and/or --rule NAME (repeatable)")
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
+    if args.address and args.executor != "ray":
+        raise UsageError("--address names a Ray cluster: use it with --executor ray")
+    if args.executor == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise UsageError("the ray executor needs Ray: pip install 'biobench[ray]'") from None
+    reg = _load(args)
+    _report_plugin_errors(reg, console)
+    specs = plan_from_args(args, reg)
+    out = Path(args.out)
+    _check_out_dir(out)
+    preflight(specs, reg, args.data_dir)
+    ctx = runner.RunContext(
+        registry=reg, out_dir=out, data_dir=args.data_dir, force=args.force,
+        warn=lambda message: console.print(f"[yellow]warning:[/] {escape(message)}"),
+    )
+    finished: list[dict[str, Any]] = []
+    try:
+        results = _run_with_progress(
+            specs, ctx, console, finished, executor=args.executor, jobs=args.jobs, address=args.address
+        )
+    except (ResultsWriteError, ExecutorError) as exc:
+        _summarise(finished, console, out)
+        console.print(f"[red]the grid stopped:[/] {escape(str(exc))}")
+        console.print(f"{len(finished)} of {len(specs)} runs finished before it stopped; run the same command again to resume")
+        return EXIT_FAILED_RUNS
     code = _summarise(results, console, out)
     if reg.errors and code == EXIT_OK:
         console.print(f"[red]{len(reg.errors)} plugin(s) could not be loaded[/] (see above); exit code {EXIT_FAILED_RUNS}")
@@ -149,7 +218,9 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     return code
 
 
-def _run_with_progress(specs: list[Any], ctx: Any, console: Console, **executor: Any) -> list[dict[str, Any]]:
+def _run_with_progress(
+    specs: list[Any], ctx: Any, console: Console, finished: list[dict[str, Any]], **executor: Any
+) -> list[dict[str, Any]]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from biobench import execution
@@ -169,7 +240,7 @@ def _run_with_progress(specs: list[Any], ctx: Any, console: Console, **executor:
         current: dict[str, Any] = {}
 
         def start(spec: Any, total: int) -> None:
-            current["task"] = progress.add_task(spec.run_id, total=total, status="training")
+            current["task"] = progress.add_task(spec.label, total=total, status="training")
 
         def advance(steps: int, text: str) -> None:
             if "task" in current:
@@ -182,8 +253,9 @@ def _run_with_progress(specs: list[Any], ctx: Any, console: Console, **executor:
             note = "skipped (record exists)" if record.get("skipped") else record["status"]
             if acc is not None:
                 note += f", test acc {acc:.4f}"
-            progress.console.print(f"{escape(spec.run_id)}: {escape(note)}")
+            progress.console.print(f"{escape(spec.label)}: {escape(note)}")
             progress.update(grid, advance=1)
+            finished.append(record)
 
         ctx.progress = runner.Progress(start=start, advance=advance, finish=finish)
         return execution.run(specs, ctx, **executor)
@@ -284,11 +356,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="biobench", description="Benchmark biologically plausible learning rules across architectures."
     )
-    parser.add_argument(
-        "--disable-plugins", action="append", metavar="NAMES",
-        help=f"comma-separated entry-point names not to load (adds to ${registry_mod.DISABLE_ENV})",
+    disable_help = (
+        f"comma-separated entry-point names (or DISTRIBUTION:NAME) not to load (adds to ${registry_mod.DISABLE_ENV}); "
+        "accepted before or after the subcommand"
     )
+    parser.add_argument("--disable-plugins", action="append", metavar="NAMES", help=disable_help)
+    # The same option after the subcommand; SUPPRESS keeps a value given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--disable-plugins", action="append", metavar="NAMES", default=argparse.SUPPRESS,
+                        help=disable_help)
     sub = parser.add_subparsers(dest="command", required=True)
+    _orig_add_parser = sub.add_parser
+
+    def add_parser(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return _orig_add_parser(name, parents=[common], **kwargs)
+
+    sub.add_parser = add_parser  # type: ignore[method-assign]
 
     p = sub.add_parser("plugins", help="list architectures, rules and tasks with their distributions")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
@@ -308,11 +391,28 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--force", action="store_true", help="re-run even when a record for the same config exists")
     r.add_argument("--arch-option", action="append", metavar="KEY=VALUE", help="architecture option (JSON value)")
     r.add_argument("--rule-option", action="append", metavar="KEY=VALUE", help="rule option (JSON value)")
+    r.add_argument("--task-option", action="append", metavar="KEY=VALUE",
+                   help="task option (JSON value), e.g. loss=bce or output_units=1 for a binary task")
+    opt = r.add_argument_group("optimiser (default: the rule's, else Adam with step size 1e-3)")
+    opt.add_argument("--optimizer", choices=OPTIMIZERS, help="the optimiser that applies the rule's update")
+    opt.add_argument("--lr", type=float, metavar="X", help="step size")
+    opt.add_argument("--momentum", type=float, metavar="X", help="momentum (sgd)")
+    opt.add_argument("--nesterov", action="store_true", default=None, help="Nesterov momentum (sgd)")
+    opt.add_argument("--weight-decay", type=float, metavar="X", help="weight decay (decoupled for adamw)")
+    opt.add_argument("--lr-schedule", choices=SCHEDULES, help="per-epoch step-size schedule")
+    opt.add_argument("--lr-step-epochs", type=int, metavar="N", help="step schedule: epochs between decays")
+    opt.add_argument("--lr-gamma", type=float, metavar="X", help="step/exponential schedule: factor per decay")
+    r.add_argument("--threads", type=int, metavar="N",
+                   help="torch threads of every run (default: the profile's, 1); part of the run's configuration")
+    r.add_argument("--train-on-validation", action="store_true",
+                   help="train on the validation split too (e.g. all 60,000 MNIST images, as papers do); "
+                        "validation metrics are then undefined")
     r.add_argument("--executor", choices=EXECUTORS, default="local",
                    help="local: this machine (default); ray: tasks on a Ray cluster (pip install 'biobench[ray]')")
     r.add_argument("--jobs", type=int, metavar="N",
-                   help="local: N worker processes (default 1); ray: at most N pairings at once, "
-                        "and the CPUs of a local Ray instance (default: all cores)")
+                   help="local: N worker processes (default 1: in this process); ray: at most N pairings at "
+                        "once, and the CPUs of a local Ray instance (default: all cores). Results do not "
+                        "depend on it")
     r.add_argument("--address", metavar="ADDR", help="Ray cluster address (e.g. auto or HOST:6379); "
                    "default: start a local Ray instance")
     r.set_defaults(func=cmd_run)

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import functools
 import gzip
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,12 +27,13 @@ MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
 )
-# MD5 checksums of the gzipped originals (as published with torchvision's MNIST).
+# MD5 checksums of the gzipped originals (as published with torchvision's MNIST), of their
+# decompressed contents (the files every local copy is checked against), and the array shapes.
 FILES = {
-    "train-images-idx3-ubyte": ("f68b3c2dcbeaaa9fbdd348bbdeb94873", (60000, 28, 28)),
-    "train-labels-idx1-ubyte": ("d53e105ee54ea40749a09fcbcd1e9432", (60000,)),
-    "t10k-images-idx3-ubyte": ("9fb629c4189551a2d022fa330f9573f3", (10000, 28, 28)),
-    "t10k-labels-idx1-ubyte": ("ec29112dd5afa0611ce80d1b7f02629c", (10000,)),
+    "train-images-idx3-ubyte": ("f68b3c2dcbeaaa9fbdd348bbdeb94873", "6bbc9ace898e44ae57da46a324031adb", (60000, 28, 28)),
+    "train-labels-idx1-ubyte": ("d53e105ee54ea40749a09fcbcd1e9432", "a25bea736e30d166cdddb491f175f624", (60000,)),
+    "t10k-images-idx3-ubyte": ("9fb629c4189551a2d022fa330f9573f3", "2646ac647ad5339dbf082846283269ea", (10000, 28, 28)),
+    "t10k-labels-idx1-ubyte": ("ec29112dd5afa0611ce80d1b7f02629c", "27ae3e4e09519cfbb04c329615203637", (10000,)),
 }
 VALIDATION_SIZE = 5000
 
@@ -55,13 +58,26 @@ def raw_dir(root: str | os.PathLike | None) -> Path:
     return base / "MNIST" / "raw"
 
 
-def read_idx(path: Path, expected_shape: tuple[int, ...] | None = None) -> np.ndarray:
-    """Read one IDX file (optionally gzipped) of unsigned bytes, validating its header and size."""
+def read_idx(
+    path: Path, expected_shape: tuple[int, ...] | None = None, expected_md5: str | None = None
+) -> np.ndarray:
+    """Read one IDX file (optionally gzipped) of unsigned bytes, validating its header, size and checksum.
+
+    ``expected_md5`` is the MD5 of the (decompressed) IDX bytes; a file of the right
+    size whose content differs (e.g. overwritten labels) is an error, never data.
+    """
     try:
         raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise DataError(f"{path}: cannot be read as {'gzip' if path.suffix == '.gz' else 'IDX'} ({exc}); "
                         "delete it so it can be fetched again") from exc
+    if expected_md5 is not None:
+        actual = hashlib.md5(raw).hexdigest()
+        if actual != expected_md5:
+            raise DataError(
+                f"{path}: its content has MD5 {actual}, not the published {expected_md5}; the file is "
+                "corrupt or another dataset: delete it so it can be fetched again"
+            )
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise DataError(f"{path}: not an IDX file (bad magic number); the file is corrupt")
     if raw[2] != 0x08:
@@ -92,6 +108,7 @@ def _find(folder: Path, name: str) -> Path | None:
 def _fetch(folder: Path, name: str, md5: str) -> Path:
     import pooch
 
+    pooch.get_logger().setLevel("WARNING")  # its "Downloading ..." line would precede our own message
     errors = []
     for mirror in MIRRORS:
         try:
@@ -104,23 +121,26 @@ def _fetch(folder: Path, name: str, md5: str) -> Path:
             )
             return Path(fetched)
         except Exception as exc:  # network errors, hash mismatch
-            errors.append(f"{mirror}: {type(exc).__name__}: {exc}")
+            errors.append(f"{mirror}{name}.gz: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
     raise DataError(
-        f"MNIST file {name!r} is not in {folder} and could not be downloaded "
-        f"({'; '.join(errors)[:500]}). Put the four files "
-        f"{', '.join(FILES)} (gzipped or not) in {folder}, or point --data-dir / "
-        f"${DATA_ENV} at a folder that has MNIST/raw/ with them."
+        f"MNIST is not in {folder} and could not be downloaded. Put the four files "
+        f"{', '.join(FILES)} (gzipped or not) in {folder}, or point --data-dir / ${DATA_ENV} at a "
+        f"folder that has MNIST/raw/ with them. Download errors for {name}: " + "; ".join(errors)
     )
 
 
 @dataclass(frozen=True)
 class MnistArrays:
-    """MNIST as uint8 arrays: train (60000, 28, 28) and test (10000, 28, 28) with labels."""
+    """MNIST as uint8 arrays: train (60000, 28, 28) and test (10000, 28, 28) with labels.
+
+    ``checksums`` maps each file to the MD5 of its IDX content (stored in every record).
+    """
 
     train_images: np.ndarray
     train_labels: np.ndarray
     test_images: np.ndarray
     test_labels: np.ndarray
+    checksums: dict[str, str]
 
 
 @functools.lru_cache(maxsize=2)
@@ -128,13 +148,13 @@ def load_mnist_arrays(root: str | None, download: bool = True) -> MnistArrays:
     """Load (fetching if needed and allowed) and validate the four MNIST files."""
     folder = raw_dir(root)
     arrays = {}
-    for name, (md5, shape) in FILES.items():
+    for name, (gz_md5, raw_md5, shape) in FILES.items():
         path = _find(folder, name)
         if path is None:
             if not download:
                 raise DataError(f"MNIST file {name!r} not found in {folder}")
-            path = _fetch(folder, name, md5)
-        arrays[name] = read_idx(path, shape)
+            path = _fetch(folder, name, gz_md5)
+        arrays[name] = read_idx(path, shape, raw_md5)
     for labels in ("train-labels-idx1-ubyte", "t10k-labels-idx1-ubyte"):
         if arrays[labels].max() > 9:
             raise DataError(f"{folder / labels}: label {arrays[labels].max()} outside 0..9; corrupt file")
@@ -143,6 +163,7 @@ def load_mnist_arrays(root: str | None, download: bool = True) -> MnistArrays:
         arrays["train-labels-idx1-ubyte"],
         arrays["t10k-images-idx3-ubyte"],
         arrays["t10k-labels-idx1-ubyte"],
+        {name: f"md5:{raw_md5}" for name, (_, raw_md5, _) in FILES.items()},
     )
 
 
@@ -154,8 +175,8 @@ def to_tensors(images: np.ndarray, labels: np.ndarray) -> tuple[Tensor, Tensor]:
 
 
 @functools.lru_cache(maxsize=2)
-def load_mnist_tensors(root: str | None, download: bool = True) -> dict[str, Tensor]:
-    """MNIST as tensors (``train_x``, ``train_y``, ``test_x``, ``test_y``), converted once per process.
+def load_mnist_tensors(root: str | None, download: bool = True) -> dict[str, Any]:
+    """MNIST as tensors (``train_x``, ``train_y``, ``test_x``, ``test_y``) and ``checksums``, converted once per process.
 
     The tensors are shared between runs: callers must not modify them in place
     (slicing and indexing, as the harness does, make views or copies).
@@ -163,4 +184,4 @@ def load_mnist_tensors(root: str | None, download: bool = True) -> dict[str, Ten
     arrays = load_mnist_arrays(root, download)
     train_x, train_y = to_tensors(arrays.train_images, arrays.train_labels)
     test_x, test_y = to_tensors(arrays.test_images, arrays.test_labels)
-    return {"train_x": train_x, "train_y": train_y, "test_x": test_x, "test_y": test_y}
+    return {"train_x": train_x, "train_y": train_y, "test_x": test_x, "test_y": test_y, "checksums": arrays.checksums}

@@ -99,11 +99,11 @@ def worker_main(conn: Connection, settings_json: str, parent_pid: int) -> None:
                 record = runner.execute(spec, ctx)
             except Exception as exc:  # execute records a pairing's errors; this is the harness's own
                 _send(conn, {
-                    "event": "error", "run_id": spec.run_id,
+                    "event": "error", "run_id": spec.label,
                     "error": f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=20)}",
                 })
                 continue
-            _send(conn, {"event": "finish", "run_id": spec.run_id, "record": record})
+            _send(conn, {"event": "finish", "run_id": record["run_id"], "record": record})
     except (KeyboardInterrupt, SystemExit, BrokenPipeError):
         return
 
@@ -188,7 +188,7 @@ def run_local(
             if event == "finish":
                 finished(index, spec, message["record"])
             else:
-                raise ExecutorError(f"{spec.run_id}: the harness failed in a worker: {message['error']}")
+                raise ExecutorError(f"{spec.label}: the harness failed in a worker: {message['error']}")
         dispatch(worker)
 
     def died(worker: _Worker) -> None:
@@ -199,7 +199,7 @@ def run_local(
             raise ExecutorError(f"a worker process {how} while starting (see its output above)")
         if worker.job is not None:
             index, spec = worker.job
-            record = ctx.store.written_since(spec.run_id, worker.dispatched_at)
+            record = ctx.store.written_since(runner.resolve(spec, ctx.registry).run_id, worker.dispatched_at)
             if record is None:
                 record = runner.failed_record(
                     spec, ctx.registry,
@@ -240,7 +240,7 @@ def run_local(
                     died(worker)
     finally:
         _stop_workers(workers)
-    missing = [specs[i].run_id for i in range(len(specs)) if i not in results]
+    missing = [specs[i].label for i in range(len(specs)) if i not in results]
     if missing:
         raise ExecutorError(f"the workers stopped before running {', '.join(missing)}")
     return [results[i] for i in range(len(specs))]

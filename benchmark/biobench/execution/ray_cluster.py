@@ -104,7 +104,7 @@ def run_ray(
                 request = requests[index]
                 task_settings = WorkerSettings(**{**asdict(settings), "threads": max(1, int(request["num_cpus"]))})
                 ref = task.options(
-                    num_cpus=request["num_cpus"], num_gpus=request["num_gpus"], max_retries=1, name=spec.run_id
+                    num_cpus=request["num_cpus"], num_gpus=request["num_gpus"], max_retries=1, name=spec.label
                 ).remote(spec_to_dict(spec), task_settings.to_json())
                 in_flight[ref] = (index, spec)
             done, _ = ray.wait(list(in_flight), num_returns=1)
@@ -146,6 +146,6 @@ def _collect_ray_result(ray: Any, ref: Any, spec: runner.RunSpec, ctx: runner.Ru
         records.validate_record(record)
     except records.RecordError as exc:
         return runner.failed_record(spec, ctx.registry, f"InvalidRecord: the Ray task returned a record that {exc}")
-    if record.get("run_id") != spec.run_id:
+    if record.get("run_id") != runner.resolve(spec, ctx.registry).run_id:
         return runner.failed_record(spec, ctx.registry, f"InvalidRecord: the Ray task returned run {record.get('run_id')!r}")
     return record

@@ -46,7 +46,7 @@ def spec_from_dict(data: dict[str, Any]) -> runner.RunSpec:
     if unknown:
         raise ValueError(f"unknown RunSpec field(s) {sorted(unknown)}")
     values = dict(data)
-    for key in ("architecture_options", "rule_options"):
+    for key in ("architecture_options", "rule_options", "optimizer_options", "run_options", "task_options"):
         values[key] = tuple((str(k), v) for k, v in values.get(key, ()))
     return runner.RunSpec(**values)
 
@@ -58,8 +58,7 @@ def split_finished(
     done: dict[int, dict[str, Any]] = {}
     todo: list[tuple[int, runner.RunSpec]] = []
     for index, spec in enumerate(specs):
-        config = runner.resolve(spec, ctx.registry)[-1]
-        previous = runner.existing_record(ctx, spec, config)
+        previous = runner.existing_record(ctx, runner.resolve(spec, ctx.registry))
         if previous is None:
             todo.append((index, spec))
         else:

@@ -123,6 +123,26 @@ class MetricDefinition:
         return "\n".join(lines)
 
 
+#: JSON schemas of common metric values (for ``Metric.schemas``).
+FRACTION = {"type": "number", "minimum": 0, "maximum": 1}
+NONNEGATIVE = {"type": "number", "minimum": 0}
+COUNT = {"type": "integer", "minimum": 0}
+ANGLE = {"type": "number", "minimum": 0, "maximum": 180}
+COSINE = {"type": "number", "minimum": -1, "maximum": 1}
+
+
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` or null."""
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def per_layer_schema(entry: dict[str, Any], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A metric of the form ``{"per_layer": {layer: entry}, <extra keys>: entry...}`` (entries nullable)."""
+    properties = {"per_layer": {"type": "object", "additionalProperties": nullable(entry)}}
+    properties.update({k: nullable(v) for k, v in (extra or {}).items()})
+    return {"type": "object", "required": ["per_layer"], "properties": properties}
+
+
 def number(value: Any) -> float | None:
     """``value`` as a float when it is a finite number (not a bool), else None."""
     if isinstance(value, bool) or not isinstance(value, int | float):

@@ -68,6 +68,15 @@ def record_keys() -> dict[str, type[Metric]]:
     return {key: c for c in metric_classes() for key in c.definition.keys}
 
 
+def metrics_schema() -> dict[str, Any]:
+    """JSON schema of a record's ``metrics``: each key's value matches its definition, or is null."""
+    properties = {}
+    for cls in metric_classes():
+        for key, schema in cls.schemas.items():
+            properties[key] = {"anyOf": [schema, {"type": "null"}]}
+    return {"type": "object", "properties": properties}
+
+
 def measurement_factories() -> list[Callable[..., Any]]:
     """The measurement factories of every metrics module (``MEASUREMENTS``), in module order."""
     return [factory for module in _modules() for factory in getattr(module, "MEASUREMENTS", ())]

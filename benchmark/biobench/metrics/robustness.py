@@ -144,5 +144,5 @@ class FGSMAccuracy(Metric):
                         if seed is not None:
                             torch.manual_seed(seed + start)
                         logits = network(fgsm_examples(xb, grad, eps / 255.0))
-                    correct[eps] += int((logits.argmax(1) == yb).sum())
+                    correct[eps] += int((task.predict(logits) == yb).sum())
         return Outcome({fgsm_key(eps): correct[eps] / len(x) for eps in self.epsilons_255})

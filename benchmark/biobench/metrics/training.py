@@ -10,7 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from biobench.metrics.base import Column, HistoryFigure, Metric, MetricDefinition, scalar
+from biobench.metrics.base import (
+    COUNT,
+    FRACTION,
+    NONNEGATIVE,
+    Column,
+    HistoryFigure,
+    Metric,
+    MetricDefinition,
+    nullable,
+    scalar,
+)
 from biobench.metrics.measurement import Measurement
 
 
@@ -33,6 +43,7 @@ class Accuracy(Metric):
         null_when="no epoch completed",
     )
     order = 200
+    schemas = {key: FRACTION for key in ("test_acc", "best_test_acc", "val_acc", "train_acc")}
     columns = (
         Column(
             "test_acc", "Test acc. (%)", "test accuracy after the last epoch, mean ± sample std over ok seeds",
@@ -63,6 +74,17 @@ class LearningCurves(Metric):
         null_when="no epoch completed",
     )
     order = 210
+    schemas = {
+        "final_train_loss": NONNEGATIVE,
+        "history": {
+            "type": "object",
+            "properties": {
+                "epoch": {"type": "array", "items": COUNT},
+                **{k: {"type": "array", "items": nullable(FRACTION)} for k in ("train_acc", "val_acc", "test_acc")},
+                **{k: {"type": "array", "items": nullable(NONNEGATIVE)} for k in ("train_loss", "val_loss", "epoch_time_s")},
+            },
+        },
+    }
     columns = (
         Column(
             "final_train_loss", "Train loss", "mean training loss of the last epoch",
@@ -99,6 +121,7 @@ class TrainingCost(Metric):
         null_when="no epoch completed (`time_per_epoch_s`)",
     )
     order = 220
+    schemas = {"epochs": COUNT, "wall_time_s": NONNEGATIVE, "time_per_epoch_s": NONNEGATIVE, "parameter_count": COUNT}
     columns = (
         Column("epochs", "Epochs", "epochs trained (the most over ok seeds)",
                lambda m: scalar(m, "epochs"), order=80, integer=True, aggregate="max"),

@@ -2,10 +2,17 @@
 
 from biobench.plugin_api.capabilities import CORE_CAPABILITIES, Capabilities, Capability
 from biobench.plugin_api.hookspecs import hookimpl
+from biobench.plugin_api.hyperparameters import (
+    Choice,
+    Hyperparameter,
+    IntRange,
+    LogUniform,
+    Uniform,
+)
 from biobench.plugin_api.interfaces import (
+    LOSSES,
     RULE_FAMILIES,
     Architecture,
-    Hyperparameter,
     LearningRule,
     LossFn,
     Network,
@@ -21,10 +28,25 @@ from biobench.plugin_api.layers import (
     PlasticLinear,
     reroute_input_gradient,
 )
+from biobench.plugin_api.optimization import (
+    OPTIMIZER_OPTIONS,
+    OptimizerSettings,
+    build_optimizer,
+    build_scheduler,
+)
 
 __all__ = [
     "CORE_CAPABILITIES",
+    "LOSSES",
+    "OPTIMIZER_OPTIONS",
     "RULE_FAMILIES",
+    "Choice",
+    "IntRange",
+    "LogUniform",
+    "OptimizerSettings",
+    "Uniform",
+    "build_optimizer",
+    "build_scheduler",
     "Architecture",
     "Capabilities",
     "Capability",

@@ -26,7 +26,9 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from biobench.plugin_api.hyperparameters import Hyperparameter, check_options
 from biobench.plugin_api.layers import LayerSignals, PlasticLayer
+from biobench.plugin_api.optimization import OptimizerSettings, build_optimizer
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -45,14 +47,6 @@ RULE_FAMILIES: dict[str, str] = {
     "eligibility traces": "local eligibility traces combined with a broadcast learning signal",
     "other": "none of the above",
 }
-
-@dataclass(frozen=True)
-class Hyperparameter:
-    """A default hyper-parameter value with the source that justifies it."""
-
-    value: Any
-    source: str
-
 
 @dataclass
 class Network:
@@ -137,14 +131,7 @@ class _Plugin(PluginClass):
     """Configuration handling shared by architectures and tasks."""
 
     def __init__(self, **overrides: Any) -> None:
-        unknown = set(overrides) - set(self.defaults)
-        if unknown:
-            raise ValueError(
-                f"{type(self).__name__} got unknown option(s) {sorted(unknown)}; "
-                f"known: {sorted(self.defaults)}"
-            )
-        self.config: dict[str, Any] = {k: h.value for k, h in self.defaults.items()}
-        self.config.update(overrides)
+        self.config: dict[str, Any] = check_options(self.defaults, overrides, f"{type(self).__name__} ({self.name!r})")
 
 
 class Architecture(_Plugin, abc.ABC):
@@ -185,6 +172,10 @@ class LearningRule(nn.Module, PluginClass, abc.ABC):
     global_error: ClassVar[bool]
     #: Whether this rule is the harness's gradient reference (backprop / BPTT).
     is_reference: ClassVar[bool] = False
+    #: The optimiser settings this rule uses unless the run overrides them, each with its source
+    #: (keys of :data:`biobench.plugin_api.optimization.OPTIMIZER_OPTIONS`; the others keep the
+    #: harness's defaults: Adam, step size 1e-3).
+    optimizer: ClassVar[dict[str, Hyperparameter]] = {}
 
     def __init__(self, **overrides: Any) -> None:
         nn.Module.__init__(self)
@@ -216,9 +207,14 @@ class LearningRule(nn.Module, PluginClass, abc.ABC):
         own = [p for p in self.parameters() if p.requires_grad]
         return list(self.network.module.parameters()) + own
 
-    def configure_optimizer(self, params: list[nn.Parameter]) -> torch.optim.Optimizer:
-        """The optimiser that applies the update; Adam with ``config['lr']`` by default."""
-        return torch.optim.Adam(params, lr=float(self.config.get("lr", 1e-3)))
+    def configure_optimizer(
+        self, params: list[nn.Parameter], settings: OptimizerSettings | None = None
+    ) -> torch.optim.Optimizer:
+        """The optimiser that applies the update, from the run's ``settings`` (default: this rule's).
+
+        Override to treat parameter groups differently (e.g. weight decay on some only).
+        """
+        return build_optimizer(params, settings or OptimizerSettings.resolve(self.optimizer))
 
     def after_step(self) -> None:
         """Called after the optimiser step (e.g. to renormalise weights); no-op by default."""
@@ -250,16 +246,54 @@ class TaskData:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+#: The losses a task offers (option ``loss`` of the built-in tasks): what the network's outputs mean.
+LOSSES: dict[str, str] = {
+    "cross_entropy": "softmax cross-entropy on the output units (one per class)",
+    "bce": "binary cross-entropy of sigmoid output units against one-hot targets (one unit per class), "
+           "or against the label itself when the task has a single output unit",
+    "mse": "half the squared error between sigmoid output units and one-hot targets, summed over units",
+}
+
+
 class Task(_Plugin, abc.ABC):
-    """A supervised classification dataset with fixed splits."""
+    """A supervised classification dataset with fixed splits, its output head and its loss.
+
+    ``output_size`` is the number of output units the network must have: one per
+    class by default; a binary task may use one unit (the label is whether it is
+    on: its logit > 0). :meth:`loss` and :meth:`predict` follow ``config["loss"]``
+    when the task declares that option (see :data:`LOSSES`), softmax cross-entropy
+    and argmax otherwise.
+    """
 
     num_classes: ClassVar[int]
     input_size: ClassVar[int]
+
+    @property
+    def output_size(self) -> int:
+        """Number of output units the network needs (``num_classes`` unless the task says one)."""
+        return 1 if self.config.get("output_units") == 1 else int(self.num_classes)
 
     @abc.abstractmethod
     def load(self, data_dir: str | None) -> TaskData:
         """Load all splits into memory from ``data_dir`` (fetching them if allowed)."""
 
     def loss(self, logits: Tensor, y: Tensor) -> Tensor:
-        """The task loss, averaged over the batch: cross-entropy by default."""
-        return torch.nn.functional.cross_entropy(logits, y)
+        """The task loss of ``logits`` (batch, output_size) for labels ``y``, averaged over the batch."""
+        kind = self.config.get("loss", "cross_entropy")
+        F = torch.nn.functional
+        if kind == "cross_entropy":
+            if logits.shape[-1] == 1:
+                raise ValueError("cross_entropy needs one output unit per class; use loss=bce with one unit")
+            return F.cross_entropy(logits, y)
+        target = y.to(logits.dtype).unsqueeze(-1) if logits.shape[-1] == 1 else F.one_hot(y, logits.shape[-1]).to(logits.dtype)
+        if kind == "bce":
+            return F.binary_cross_entropy_with_logits(logits, target, reduction="sum") / len(y)
+        if kind == "mse":
+            return 0.5 * (torch.sigmoid(logits) - target).pow(2).sum() / len(y)
+        raise ValueError(f"unknown loss {kind!r}; known: {', '.join(LOSSES)}")
+
+    def predict(self, logits: Tensor) -> Tensor:
+        """Predicted labels: the unit with the largest logit, or logit > 0 for a single output unit."""
+        if logits.shape[-1] == 1:
+            return (logits[..., 0] > 0).long()
+        return logits.argmax(-1)

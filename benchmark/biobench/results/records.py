@@ -2,8 +2,20 @@
 
 Records are the source of truth; every table and plot is rendered from them. They
 are written atomically (temporary file, fsync, rename) so an interrupted run
-never leaves a partial record, and validated against :data:`SCHEMA` whenever
-they are read back.
+never leaves a partial record, and validated whenever they are read back: against
+:data:`SCHEMA` (the record's structure) and against the metric definitions (the
+type and range of every metric value, :func:`biobench.metrics.catalog.metrics_schema`).
+
+**Identity.** A run is identified by its whole resolved configuration except the
+versions of the plugins that ran it: ``run_id`` is the run's label
+(``task__architecture__rule__profile__seedN``) and :func:`identity_hash` of the
+configuration, so differently configured runs never share a file. ``config_hash``
+covers the versions too: a run whose plugins changed version is run again.
+
+**Versions.** Schema version 2 (this one) added the run identity in ``run_id``,
+``overrides``, ``track``, ``data`` and the per-layer metrics; records of version 1
+are read through :func:`migrate` (their old metrics are kept, and the leaderboard
+shows the new columns as undefined for them).
 """
 
 from __future__ import annotations
@@ -17,14 +29,17 @@ import os
 import platform
 import subprocess
 import tempfile
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 
-SCHEMA_VERSION = 1
-STATUSES = ("ok", "diverged", "failed", "unsupported")
+SCHEMA_VERSION = 2
+#: ``pruned``: a tuning trial stopped early because it was hopeless (``biobench tune`` only).
+STATUSES = ("ok", "diverged", "failed", "unsupported", "pruned")
+TRACKS = ("default", "tuned")
 TRACKED_PACKAGES = (
     "biobench", "torch", "pytorch-lightning", "snntorch", "pykan", "pluggy", "numpy", "pandas",
 )
@@ -79,12 +94,23 @@ SCHEMA: dict[str, Any] = {
         },
         "started_at": {"type": "string"},
         "finished_at": {"type": "string"},
+        "track": {"enum": list(TRACKS)},
+        "overrides": {"type": "object", "additionalProperties": {"type": "object"}},
+        "data": {"type": "object"},
+        "tuning": {"type": "object"},
+        "migrated_from": {"type": "integer"},
     },
     "allOf": [
         {
-            "if": {"properties": {"status": {"enum": ["failed", "unsupported", "diverged"]}}},
+            "if": {"properties": {"status": {"enum": ["failed", "unsupported", "diverged", "pruned"]}}},
             "then": {"properties": {"reason": {"type": "string", "minLength": 1}}},
-        }
+        },
+        {
+            "if": {"properties": {"status": {"const": "ok"}}},
+            "then": {
+                "properties": {"metrics": {"required": ["test_acc", "epochs", "history"]}},
+            },
+        },
     ],
 }
 
@@ -93,10 +119,41 @@ class RecordError(ValueError):
     """A record that is not valid JSON or does not match the schema."""
 
 
+def _digest(value: Any) -> str:
+    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def config_hash(config: dict[str, Any]) -> str:
-    """First 16 hex digits of the SHA-256 of the canonical JSON of ``config``."""
-    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    """First 16 hex digits of the SHA-256 of the canonical JSON of ``config`` (plugin versions included)."""
+    return _digest(config)[:16]
+
+
+#: Fields of a plugin reference that say which software ran, not what was run.
+PROVENANCE_FIELDS = ("entry_point", "distribution", "version")
+
+
+def identity(config: dict[str, Any], seed: bool = True) -> dict[str, Any]:
+    """What identifies a run: its configuration without plugin provenance (and without the seed if asked)."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and {"name", "config"} <= set(value):
+            out[key] = {k: v for k, v in value.items() if k not in PROVENANCE_FIELDS}
+        elif key == "run" and isinstance(value, dict) and not seed:
+            out[key] = {k: v for k, v in value.items() if k != "seed"}
+        else:
+            out[key] = value
+    return out
+
+
+def identity_hash(config: dict[str, Any]) -> str:
+    """Eight hex digits naming a run's configuration (see :func:`identity`)."""
+    return _digest(identity(config))[:8]
+
+
+def configuration_hash(config: dict[str, Any]) -> str:
+    """Eight hex digits naming a configuration whatever its seed (a leaderboard row)."""
+    return _digest(identity(config, seed=False))[:8]
 
 
 def _check_numbers(value: Any, where: str) -> None:
@@ -110,17 +167,31 @@ def _check_numbers(value: Any, where: str) -> None:
             _check_numbers(v, f"{where}[{i}]")
 
 
-def validate_record(record: Any) -> dict[str, Any]:
-    """Return ``record`` if it matches the schema; raise RecordError saying where it does not."""
+def _validate(instance: Any, schema: dict[str, Any], what: str) -> None:
     try:
-        jsonschema.validate(record, SCHEMA)
+        jsonschema.validate(instance, schema)
     except jsonschema.ValidationError as exc:
         path = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
-        raise RecordError(f"record does not match schema v{SCHEMA_VERSION} at {path}: {exc.message}") from None
+        raise RecordError(f"{what} at {path}: {exc.message}") from None
+
+
+def validate_record(record: Any) -> dict[str, Any]:
+    """Return ``record`` if it is valid; raise RecordError saying where it is not.
+
+    Checked: the structure (:data:`SCHEMA`, required keys per status), every number
+    finite, every null metric with a reason, and (except for records migrated from
+    an older schema, whose metrics had other definitions) every metric value against
+    its definition's type and range.
+    """
+    _validate(record, SCHEMA, f"record does not match schema v{SCHEMA_VERSION}")
     _check_numbers(record["metrics"], "metrics")
     for key, value in record["metrics"].items():
         if value is None and key not in record["metric_reasons"]:
             raise RecordError(f"metric {key!r} is null without a reason in metric_reasons")
+    if not record.get("migrated_from"):
+        from biobench.metrics import catalog
+
+        _validate(record["metrics"], catalog.metrics_schema(), "a metric is outside its definition")
     return record
 
 
@@ -143,21 +214,45 @@ def write_record(path: Path, record: dict[str, Any]) -> None:
         raise
 
 
-def read_record(path: Path) -> dict[str, Any]:
-    """Read and validate one record (JSON only, never pickle)."""
+class NotARecord(RecordError):
+    """A JSON file that is not a result record at all (no ``schema_version``)."""
+
+
+def _load(path: Path) -> Any:
     try:
-        record = json.loads(Path(path).read_text())
+        return json.loads(Path(path).read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RecordError(f"{path}: cannot be read as JSON ({exc})") from exc
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    """Read, migrate if older, and validate one record (JSON only, never pickle)."""
+    record = _load(path)
+    if not isinstance(record, dict) or "schema_version" not in record:
+        raise NotARecord(f"{path}: a JSON file that is not a biobench record (no schema_version)")
+    if record["schema_version"] not in (1, SCHEMA_VERSION):
+        raise RecordError(f"{path}: schema version {record['schema_version']!r}; this biobench reads 1 and {SCHEMA_VERSION}")
     try:
-        return validate_record(record)
+        return validate_record(migrate(record))
     except RecordError as exc:
         raise RecordError(f"{path}: {exc}") from None
 
 
-def read_records(folder: Path) -> list[dict[str, Any]]:
-    """All records (``*.json``) in ``folder``, validated, sorted by run id."""
-    return sorted((read_record(p) for p in sorted(Path(folder).glob("*.json"))), key=lambda r: r["run_id"])
+def read_records(folder: Path, warn: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """All records (``*.json``) in ``folder``, validated, sorted by run id.
+
+    A JSON file that is not a record at all is skipped and named through ``warn``
+    (raised as :class:`NotARecord` without it); an invalid record raises RecordError.
+    """
+    found = []
+    for path in sorted(Path(folder).glob("*.json")):
+        try:
+            found.append(read_record(path))
+        except NotARecord as exc:
+            if warn is None:
+                raise
+            warn(f"skipped {exc}")
+    return sorted(found, key=lambda r: r["run_id"])
 
 
 def now() -> str:
@@ -200,9 +295,24 @@ def new_record(
     }
 
 
-def run_id(task: str, architecture: str, rule: str, profile: str, seed: int) -> str:
-    """The file stem of a record: ``task__architecture__rule__profile__seedN``."""
-    return f"{task}__{architecture}__{rule}__{profile}__seed{seed}"
+def run_id(label: str, identity_digest: str) -> str:
+    """The id and file stem of a record: its label and the hash of its configuration."""
+    return f"{label}__{identity_digest}"
+
+
+def migrate(record: dict[str, Any]) -> dict[str, Any]:
+    """A schema-version-1 record in version 2's layout (metrics kept as they were), marked ``migrated_from``."""
+    if not isinstance(record, dict) or record.get("schema_version") != 1:
+        return record
+    out = dict(record)
+    run = dict(out.get("config", {}).get("run", {}))
+    out["data"] = {k: run.pop(k) for k in ("train_examples", "test_examples") if k in run}
+    out["config"] = {**out.get("config", {}), "run": run}
+    out["schema_version"] = SCHEMA_VERSION
+    out["migrated_from"] = 1
+    out.setdefault("track", "default")
+    out.setdefault("overrides", {})
+    return out
 
 
 def package_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import re
 import time
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,34 +32,72 @@ def _process_exists(pid: int) -> bool:
     return True
 
 
-class ResultStore:
-    """The records of one results folder; ``force`` makes every run count as not done."""
+class ResultsWriteError(RuntimeError):
+    """A record could not be written (read-only folder, disk full): the grid stops."""
 
-    def __init__(self, folder: Path, force: bool = False) -> None:
+
+def _warn(message: str) -> None:
+    warnings.warn(message, stacklevel=3)
+
+
+class ResultStore:
+    """The records of one results folder; ``force`` makes every run count as not done.
+
+    ``warn`` receives a message whenever a file is moved aside (default: a Python warning).
+    """
+
+    def __init__(self, folder: Path, force: bool = False, warn: Callable[[str], None] | None = None) -> None:
         self.folder = Path(folder)
         self.force = force
+        self.warn = warn or _warn
 
     def path(self, run_id: str) -> Path:
         """Where the record of ``run_id`` lives."""
         return self.folder / f"{run_id}.json"
 
     def existing(self, run_id: str, config: dict[str, Any]) -> dict[str, Any] | None:
-        """The stored record of ``run_id`` if it is valid, has the same config and did not fail."""
+        """The stored record of ``run_id`` if it is valid, has the same config and finished (not failed).
+
+        A file at the run's path that is not a valid record is never trusted and never
+        silently overwritten: it is moved aside (see :meth:`move_aside`) and the run is done again.
+        """
         path = self.path(run_id)
-        if self.force or not path.exists():
+        if not path.exists():
             return None
         try:
             record = records.read_record(path)
-        except records.RecordError:
+        except records.RecordError as exc:
+            moved = self.move_aside(path)
+            self.warn(f"{exc}; moved it to {moved} and running again")
             return None
-        if record["config_hash"] != records.config_hash(config) or record["status"] == "failed":
+        if self.force or record["config_hash"] != records.config_hash(config) or record["status"] in ("failed", "pruned"):
             return None
         return record
 
+    def move_aside(self, path: Path) -> Path:
+        """Rename ``path`` to ``<name>.invalid-<UTC time>`` (no longer read as a record); return the new path."""
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        target = path.with_name(f"{path.name}.invalid-{stamp}")
+        counter = 1
+        while target.exists():
+            target = path.with_name(f"{path.name}.invalid-{stamp}-{counter}")
+            counter += 1
+        path.rename(target)
+        return target
+
     def write(self, record: dict[str, Any]) -> Path:
-        """Validate and write ``record`` atomically; returns its path."""
+        """Validate and write ``record`` atomically; returns its path.
+
+        An operating-system error (read-only folder, disk full) raises
+        :class:`ResultsWriteError`; no partial record is left.
+        """
         path = self.path(record["run_id"])
-        records.write_record(path, record)
+        try:
+            records.write_record(path, record)
+        except OSError as exc:
+            raise ResultsWriteError(
+                f"cannot write the record {path.name} into {self.folder}: {exc.strerror or exc}"
+            ) from None
         return path
 
     def written_since(self, run_id: str, since: float) -> dict[str, Any] | None:

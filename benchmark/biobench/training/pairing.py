@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from biobench.plugin_api.interfaces import LearningRule, Network, Task
+from biobench.plugin_api.optimization import OptimizerSettings, build_scheduler
 
 EVAL_CHUNK = 2000
 #: Mini-batches (rule updates) per Lightning training step.
@@ -55,6 +56,7 @@ class PairingModule(pl.LightningModule):
         task: Task,
         eval_sets: dict[str, tuple[Tensor, Tensor]],
         config: dict[str, Any],
+        optimizer: OptimizerSettings | None = None,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -63,6 +65,7 @@ class PairingModule(pl.LightningModule):
         self.rule = rule
         self.task = task
         self.eval_sets = eval_sets
+        self.optimizer_settings = optimizer or OptimizerSettings.resolve(rule.optimizer)
         self.save_hyperparameters(config, ignore=["network", "rule", "task", "eval_sets"])
         self.history: dict[str, list[float]] = {
             "epoch": [], "train_loss": [], "train_acc": [], "val_acc": [], "test_acc": [],
@@ -79,9 +82,13 @@ class PairingModule(pl.LightningModule):
             return batch
         return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        """The rule's optimiser over the network's and the rule's parameters."""
-        return self.rule.configure_optimizer(self.rule.trainable_parameters())
+    def configure_optimizers(self) -> Any:
+        """The run's optimiser (built by the rule) over the network's and the rule's parameters, and its schedule."""
+        optimizer = self.rule.configure_optimizer(self.rule.trainable_parameters(), self.optimizer_settings)
+        scheduler = build_scheduler(optimizer, self.optimizer_settings, int(self.trainer.max_epochs or 1))
+        if scheduler is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits of the network."""
@@ -107,19 +114,21 @@ class PairingModule(pl.LightningModule):
             rule.after_step()
             n = len(y)
             sum_loss += loss_value * n
-            correct += int((logits.argmax(1) == y).sum())
+            correct += int((self.task.predict(logits) == y).sum())
             seen += n
         self._sum_loss, self._correct, self._seen = sum_loss, correct, seen
 
     @torch.no_grad()
-    def evaluate(self, x: Tensor, y: Tensor) -> tuple[float, float]:
-        """(mean loss, accuracy) of the current weights on ``(x, y)``, in chunks."""
+    def evaluate(self, x: Tensor, y: Tensor) -> tuple[float | None, float | None]:
+        """(mean loss, accuracy) of the current weights on ``(x, y)``, in chunks; (None, None) when empty."""
+        if len(x) == 0:
+            return None, None
         total_loss, correct = 0.0, 0
         for start in range(0, len(x), EVAL_CHUNK):
             xb, yb = x[start : start + EVAL_CHUNK], y[start : start + EVAL_CHUNK]
             logits = self.network(xb)
             total_loss += float(self.task.loss(logits, yb)) * len(yb)
-            correct += int((logits.argmax(1) == yb).sum())
+            correct += int((self.task.predict(logits) == yb).sum())
         return total_loss / len(x), correct / len(x)
 
     def on_train_epoch_end(self) -> None:
@@ -135,8 +144,11 @@ class PairingModule(pl.LightningModule):
         val_loss, val_acc = self.evaluate(*self.eval_sets["val"])
         _, test_acc = self.evaluate(*self.eval_sets["test"])
         self.net.train(was_training)
-        if not math.isfinite(val_loss):
+        if val_loss is not None and not math.isfinite(val_loss):
             raise Diverged(self.current_epoch, self.global_step, "validation loss")
+        scheduler = self.lr_schedulers()
+        if scheduler is not None:
+            scheduler.step()
         h = self.history
         h["epoch"].append(self.current_epoch + 1)
         h["train_loss"].append(train_loss)
@@ -145,15 +157,8 @@ class PairingModule(pl.LightningModule):
         h["val_acc"].append(val_acc)
         h["test_acc"].append(test_acc)
         h["epoch_time_s"].append(elapsed)
-        self.log_dict(
-            {
-                "train/loss": train_loss,
-                "train/acc": train_acc,
-                "val/loss": val_loss,
-                "val/acc": val_acc,
-                "test/acc": test_acc,
-                "epoch_time_s": elapsed,
-            },
-            on_step=False,
-            on_epoch=True,
-        )
+        logged = {
+            "train/loss": train_loss, "train/acc": train_acc, "val/loss": val_loss, "val/acc": val_acc,
+            "test/acc": test_acc, "epoch_time_s": elapsed,
+        }
+        self.log_dict({k: v for k, v in logged.items() if v is not None}, on_step=False, on_epoch=True)

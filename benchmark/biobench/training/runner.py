@@ -9,13 +9,14 @@ a crash or Ctrl-C) unless ``force`` is set; ``failed`` records are retried.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import signal
 import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,9 @@ import torch
 from biobench.metrics import catalog
 from biobench.metrics.measurement import RunState
 from biobench.metrics.training import LearningCurvesMeasurement
+from biobench.plugin_api.hyperparameters import check_options
 from biobench.plugin_api.interfaces import Architecture, LearningRule, Task, TaskData
+from biobench.plugin_api.optimization import OPTIMIZER_OPTIONS, OptimizerSettings
 from biobench.plugin_api.registry import Registered, Registry
 from biobench.results import records
 from biobench.results.store import ResultStore
@@ -44,7 +47,14 @@ def default_measurement_factories() -> list[Callable[..., Any]]:
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One requested run: names, seed, profile and option overrides."""
+    """One requested run: names, seed, profile and the options that differ from the defaults.
+
+    ``run_options`` change the profile's budget (keys of
+    :data:`biobench.training.profiles.RUN_KEYS`), ``optimizer_options`` the optimiser
+    (keys of :data:`biobench.plugin_api.optimization.OPTIMIZER_OPTIONS`). ``track``
+    names the leaderboard track (``default``, or ``tuned`` for a configuration chosen
+    by ``biobench tune``, whose provenance is the JSON text ``tuning``).
+    """
 
     task: str
     architecture: str
@@ -55,11 +65,44 @@ class RunSpec:
     batch_size: int | None = None
     architecture_options: tuple[tuple[str, Any], ...] = ()
     rule_options: tuple[tuple[str, Any], ...] = ()
+    optimizer_options: tuple[tuple[str, Any], ...] = ()
+    run_options: tuple[tuple[str, Any], ...] = ()
+    task_options: tuple[tuple[str, Any], ...] = ()
+    track: str = "default"
+    tuning: str = ""
+
+    @property
+    def label(self) -> str:
+        """A short human-readable name of the run (the record's ``run_id`` adds a configuration hash)."""
+        return f"{self.task}__{self.architecture}__{self.rule}__{self.profile}__seed{self.seed}"
+
+    def overrides(self) -> dict[str, dict[str, Any]]:
+        """The options this spec sets explicitly, by kind (stored in the record)."""
+        run = dict(self.run_options)
+        run.update({k: v for k, v in (("epochs", self.epochs), ("batch_size", self.batch_size)) if v is not None})
+        found = {
+            "task": dict(self.task_options), "architecture": dict(self.architecture_options),
+            "rule": dict(self.rule_options), "optimizer": dict(self.optimizer_options), "run": run,
+        }
+        return {kind: values for kind, values in found.items() if values}
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A spec resolved against the registry: plugin objects, budget, optimiser and the full config."""
+
+    spec: RunSpec
+    task: Task
+    architecture: Architecture
+    rule_cls: type[LearningRule]
+    profile: Profile
+    optimizer: OptimizerSettings
+    config: dict[str, Any]
 
     @property
     def run_id(self) -> str:
-        """The record's file stem."""
-        return records.run_id(self.task, self.architecture, self.rule, self.profile, self.seed)
+        """The record's id and file stem: the spec's label and the configuration's identity."""
+        return records.run_id(self.spec.label, records.identity_hash(self.config))
 
 
 @dataclass
@@ -82,15 +125,17 @@ class RunContext:
     progress: Progress = field(default_factory=Progress)
     #: Factories of the harness's measurements; each gets the run's :class:`RunState`.
     measurement_factories: list[Callable[..., Any]] = field(default_factory=default_measurement_factories)
+    #: Where warnings about the results folder go (e.g. an invalid record moved aside).
+    warn: Callable[[str], None] | None = None
 
     @property
     def store(self) -> ResultStore:
         """The results folder's records."""
-        return ResultStore(self.out_dir, force=self.force)
+        return ResultStore(self.out_dir, force=self.force, warn=self.warn)
 
     def record_path(self, spec: RunSpec) -> Path:
         """Where the record of ``spec`` lives."""
-        return self.store.path(spec.run_id)
+        return self.store.path(resolve(spec, self.registry).run_id)
 
 
 def plan_grid(
@@ -133,87 +178,128 @@ def _plugin_ref(entry: Registered, config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def resolve(spec: RunSpec, registry: Registry) -> tuple[Task, Architecture, type[LearningRule], Profile, dict[str, Any]]:
-    """Instantiate the task and architecture, pick the profile, and build the run's full config."""
+def resolve(spec: RunSpec, registry: Registry) -> Resolved:
+    """Instantiate the task and architecture, pick the budget and optimiser, build the full config.
+
+    Every option is checked against what its plugin declares (type, range, choices),
+    so a bad value is an error here, before any data is loaded.
+    """
     task_entry = registry.get("task", spec.task)
     arch_entry = registry.get("architecture", spec.architecture)
     rule_entry = registry.get("rule", spec.rule)
-    task: Task = task_entry.cls()
+    rule_cls: type[LearningRule] = rule_entry.cls
+    task: Task = task_entry.cls(**dict(spec.task_options))
     arch_cls = arch_entry.cls
     arch_options = dict(arch_cls.profile_overrides.get(spec.profile, {}))
     arch_options.update(dict(spec.architecture_options))
     architecture: Architecture = arch_cls(**arch_options)
-    rule_cls: type[LearningRule] = rule_entry.cls
-    unknown = set(dict(spec.rule_options)) - set(rule_cls.defaults)
-    if unknown:
+    rule_options = dict(spec.rule_options)
+    misplaced = sorted(set(rule_options) & set(OPTIMIZER_OPTIONS) - set(rule_cls.defaults))
+    if misplaced:
         raise ValueError(
-            f"rule {spec.rule!r} has no option(s) {sorted(unknown)}; known: {sorted(rule_cls.defaults)}"
+            f"{', '.join(misplaced)} belong(s) to the optimiser, not to rule {spec.rule!r}: use "
+            + ", ".join(f"--{k.replace('_', '-')}" if k != "name" else "--optimizer" for k in misplaced)
         )
-    rule_config = {k: h.value for k, h in rule_cls.defaults.items()}
-    rule_config.update(dict(spec.rule_options))
+    rule_config = check_options(rule_cls.defaults, rule_options, f"rule {spec.rule!r}")
+    optimizer = OptimizerSettings.resolve(rule_cls.optimizer, dict(spec.optimizer_options))
     profile = get_profile(spec.profile)
     for owner in (arch_cls, rule_cls):
         profile = profile.with_overrides(owner.run_overrides.get(spec.profile, {}))
     explicit = {k: v for k, v in (("epochs", spec.epochs), ("batch_size", spec.batch_size)) if v is not None}
-    profile = profile.with_overrides(explicit)
+    profile = profile.with_overrides({**dict(spec.run_options), **explicit})
     config = {
         "task": _plugin_ref(task_entry, task.config),
         "architecture": _plugin_ref(arch_entry, architecture.config),
         "rule": _plugin_ref(rule_entry, rule_config),
-        "run": {**profile.as_dict(), "seed": spec.seed},
+        "run": {**profile.as_dict(), "seed": spec.seed, "optimizer": optimizer.as_dict()},
     }
-    return task, architecture, rule_cls, profile, config
+    return Resolved(spec, task, architecture, rule_cls, profile, optimizer, config)
 
 
 def _subset(x: torch.Tensor, y: torch.Tensor, n: int | None) -> tuple[torch.Tensor, torch.Tensor]:
     return (x, y) if n is None or n >= len(x) else (x[:n], y[:n])
 
 
-def new_record(spec: RunSpec, config: dict[str, Any], rule_cls: type | None) -> dict[str, Any]:
-    """The record of ``spec`` before it runs (status ``ok``, no metrics)."""
-    return records.new_record(
-        spec.run_id, spec.task, spec.architecture, spec.rule, spec.seed, spec.profile, config, rule_cls
+def new_record(resolved: Resolved) -> dict[str, Any]:
+    """The record of a resolved run before it runs (status ``ok``, no metrics)."""
+    spec = resolved.spec
+    record = records.new_record(
+        resolved.run_id, spec.task, spec.architecture, spec.rule, spec.seed, spec.profile,
+        resolved.config, resolved.rule_cls,
     )
+    record["overrides"] = spec.overrides()
+    record["track"] = spec.track
+    if spec.tuning:
+        record["tuning"] = json.loads(spec.tuning)
+    return record
 
 
 def failed_record(spec: RunSpec, registry: Registry, reason: str) -> dict[str, Any]:
     """A validated ``failed`` record for a run whose own process could not write one."""
-    _, _, rule_cls, _, config = resolve(spec, registry)
-    record = new_record(spec, config, rule_cls)
+    record = new_record(resolve(spec, registry))
     record.update(status="failed", reason=reason)
     record["finished_at"] = records.now()
     return records.validate_record(record)
 
 
-def existing_record(ctx: RunContext, spec: RunSpec, config: dict[str, Any]) -> dict[str, Any] | None:
-    """The stored record for ``spec`` if it is valid, has the same config and did not fail."""
-    return ctx.store.existing(spec.run_id, config)
+def existing_record(ctx: RunContext, resolved: Resolved) -> dict[str, Any] | None:
+    """The stored record of a resolved run if it is valid, has the same config and did not fail."""
+    return ctx.store.existing(resolved.run_id, resolved.config)
 
 
 def load_task_data(task: Task, data_dir: str | None, profile: Profile) -> TaskData:
-    """Load the task and cut the splits to the profile's subsets."""
+    """Load the task and cut the splits to the profile's subsets.
+
+    Without validation (``profile.validation`` False) the validation split joins the
+    training split (after it, so a training subset takes the same first examples)
+    and the validation split is empty.
+    """
     data = task.load(data_dir)
-    tx, ty = _subset(data.train_x, data.train_y, profile.train_subset)
-    vx, vy = _subset(data.val_x, data.val_y, profile.val_subset)
+    train_x, train_y, val_x, val_y = data.train_x, data.train_y, data.val_x, data.val_y
+    info = dict(data.info)
+    if not profile.validation:
+        train_x, train_y = torch.cat([train_x, val_x]), torch.cat([train_y, val_y])
+        val_x, val_y = val_x[:0], val_y[:0]
+        info["validation"] = "none: the validation split is trained on"
+    tx, ty = _subset(train_x, train_y, profile.train_subset)
+    vx, vy = _subset(val_x, val_y, profile.val_subset)
     sx, sy = _subset(data.test_x, data.test_y, profile.test_subset)
-    return TaskData(tx, ty, vx, vy, sx, sy, info=data.info)
+    return TaskData(tx, ty, vx, vy, sx, sy, info=info)
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Run with ``threads`` torch intra-op threads (restored afterwards)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(threads)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def execute(spec: RunSpec, ctx: RunContext) -> dict[str, Any]:
-    """Run one pairing and write its record; returns the record (possibly a skipped one)."""
-    task, architecture, rule_cls, profile, config = resolve(spec, ctx.registry)
-    previous = existing_record(ctx, spec, config)
+    """Run one pairing and write its record; returns the record (possibly a skipped one).
+
+    The run uses the number of torch threads its configuration names (``run.threads``),
+    whatever executor calls it, so its arithmetic does not depend on how many runs
+    share the machine.
+    """
+    resolved = resolve(spec, ctx.registry)
+    previous = existing_record(ctx, resolved)
     if previous is not None:
         previous = dict(previous, skipped=True)
         ctx.progress.finish(spec, previous)
         return previous
-    record = new_record(spec, config, rule_cls)
-    reason = ctx.registry.unsupported_reason(architecture, rule_cls, task)
+    record = new_record(resolved)
+    reason = ctx.registry.unsupported_reason(resolved.architecture, resolved.rule_cls, resolved.task)
     if reason:
         record.update(status="unsupported", reason=reason)
     else:
         try:
-            _train(spec, ctx, task, architecture, rule_cls, profile, config, record)
+            with torch_threads(resolved.profile.threads):
+                record["environment"]["torch_threads"] = torch.get_num_threads()
+                _train(resolved, ctx, record)
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # recorded, never hidden; the grid goes on
@@ -246,23 +332,18 @@ def _quiet_lightning():
                 logging.getLogger(name).setLevel(level)
 
 
-def _train(
-    spec: RunSpec,
-    ctx: RunContext,
-    task: Task,
-    architecture: Architecture,
-    rule_cls: type[LearningRule],
-    profile: Profile,
-    config: dict[str, Any],
-    record: dict[str, Any],
-) -> None:
+def _train(resolved: Resolved, ctx: RunContext, record: dict[str, Any]) -> None:
     import pytorch_lightning as pl
     from pytorch_lightning.loggers import CSVLogger
 
+    spec, task, architecture, profile, config = (
+        resolved.spec, resolved.task, resolved.architecture, resolved.profile, resolved.config
+    )
+    rule_cls = resolved.rule_cls
     torch.manual_seed(spec.seed)
     data = load_task_data(task, ctx.data_dir, profile)
     generator = torch.Generator().manual_seed(spec.seed)
-    network = architecture.build(task.input_size, task.num_classes, generator)
+    network = architecture.build(task.input_size, task.output_size, generator)
     rule = rule_cls(**config["rule"]["config"])
     rule.bind(network, generator)
     module = PairingModule(
@@ -271,6 +352,7 @@ def _train(
         task,
         eval_sets={"val": (data.val_x, data.val_y), "test": (data.test_x, data.test_y)},
         config=config,
+        optimizer=resolved.optimizer,
     )
     train_batches = TensorBatches(data.train_x, data.train_y, profile.batch_size, shuffle=True, seed=spec.seed)
     steps_per_epoch = len(train_batches)
@@ -281,14 +363,16 @@ def _train(
     measuring = MeasurementCallback([curves, *measured])
     callbacks = [_progress_callback(ctx.progress, every=max(steps_per_epoch // 20, 1)), measuring]
     ctx.progress.start(spec, steps_per_epoch * profile.epochs)
-    record["config"]["run"]["train_examples"] = len(data.train_x)
-    record["config"]["run"]["test_examples"] = len(data.test_x)
+    record["data"] = {
+        "train_examples": len(data.train_x), "val_examples": len(data.val_x),
+        "test_examples": len(data.test_x), **data.info,
+    }
     with _quiet_lightning():
         trainer = pl.Trainer(
             max_epochs=profile.epochs,
             accelerator="cpu",
             devices=1,
-            logger=CSVLogger(ctx.out_dir / "logs", name=spec.run_id, version=records.config_hash(config)),
+            logger=CSVLogger(ctx.out_dir / "logs", name=resolved.run_id, version=records.config_hash(config)),
             callbacks=callbacks,
             enable_checkpointing=False,
             enable_progress_bar=False,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from biobench import Hyperparameter, LearningRule, LossFn, hookimpl
+from biobench import LearningRule, LossFn, hookimpl
 
 
 class Backprop(LearningRule):
@@ -24,9 +24,6 @@ class Backprop(LearningRule):
     weight_transport = True
     global_error = True
     is_reference = True
-    defaults = {
-        "lr": Hyperparameter(1e-3, "Adam default step size (Kingma & Ba 2015)"),
-    }
 
     def compute_update(self, x: Tensor, y: Tensor, loss_fn: LossFn) -> tuple[Tensor, Tensor]:
         """Write dL/dtheta into ``.grad`` of every network parameter."""

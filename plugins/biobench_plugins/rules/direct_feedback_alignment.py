@@ -54,9 +54,6 @@ class DirectFeedbackAlignment(LearningRule):
     weight_transport = False
     global_error = True
     defaults = {
-        "lr": Hyperparameter(
-            1e-3, "Adam default step size (Kingma & Ba 2015), the same as the backprop reference"
-        ),
         "feedback_scale": Hyperparameter(
             1.0,
             "D drawn uniformly (Nøkland 2016) with bound 1/sqrt(num_classes), the fan-in of the "

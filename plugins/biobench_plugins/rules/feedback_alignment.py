@@ -41,9 +41,6 @@ class FeedbackAlignment(FeedbackPathwayRule):
     )
     family = "feedback alignment"
     defaults = {
-        "lr": Hyperparameter(
-            1e-3, "Adam default step size (Kingma & Ba 2015), the same as the backprop reference"
-        ),
         "feedback_scale": Hyperparameter(
             1.0,
             "B drawn uniformly (Lillicrap et al. 2016) with the forward layers' own bound "

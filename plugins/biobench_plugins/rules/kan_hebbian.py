@@ -7,7 +7,6 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from biobench import (
-    Hyperparameter,
     LearningRule,
     LossFn,
     accumulate_grad,
@@ -50,11 +49,6 @@ class KANHebbian(LearningRule):
     requires = frozenset({"signals", "kan_splines"})
     weight_transport = False
     global_error = False
-    defaults = {
-        "lr": Hyperparameter(
-            1e-3, "Adam default step size (Kingma & Ba 2015), the same as the plain Hebbian rule"
-        ),
-    }
 
     @torch.no_grad()
     def compute_update(self, x: Tensor, y: Tensor, loss_fn: LossFn) -> tuple[Tensor, Tensor]:

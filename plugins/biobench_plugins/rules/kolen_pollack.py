@@ -15,8 +15,10 @@ from biobench import (
     Hyperparameter,
     LearningRule,
     Network,
+    OptimizerSettings,
     PlasticLayer,
     accumulate_grad,
+    build_optimizer,
     hookimpl,
     uniform_feedback,
 )
@@ -40,10 +42,12 @@ class KolenPollack(FeedbackPathwayRule):
     over time steps for spiking layers), accumulated in the feedback function of
     each forward call; for dense layers this equals ``W_l.grad`` (a test checks it),
     for other layers (KAN) it is the update a dense synapse matrix in ``B_l``'s
-    place would get. The decay is applied by the optimiser, AdamW (decoupled weight
-    decay, Loshchilov & Hutter 2019), to every ``W_l`` that has a feedback matrix and
-    to that ``B_l``: both then receive identical Adam steps and the same shrinking
-    factor ``1 - lr * weight_decay`` per step, the exact Kolen-Pollack contraction.
+    place would get. The decay is applied by the optimiser, to every ``W_l`` that has
+    a feedback matrix and to that ``B_l`` only (the run's ``weight_decay``). With the
+    default AdamW (decoupled weight decay, Loshchilov & Hutter 2019) both receive
+    identical Adam steps and the same shrinking factor ``1 - lr * weight_decay`` per
+    step, the exact Kolen-Pollack contraction; with ``--optimizer sgd`` the decay is
+    the L2 term of the equations above, as in the paper.
     ``.grad`` holds the learning signal only, so the harness measures it, not the
     decay. ``B_l`` starts as a random matrix, as in feedback alignment.
     """
@@ -56,16 +60,17 @@ class KolenPollack(FeedbackPathwayRule):
         "transport, NeurIPS 32"
     )
     family = "feedback alignment"
-    defaults = {
-        "lr": Hyperparameter(
-            1e-3, "Adam default step size (Kingma & Ba 2015), the same as the backprop reference"
-        ),
+    optimizer = {
+        "name": Hyperparameter("adamw", "decoupled weight decay (Loshchilov & Hutter 2019) for the KP contraction"),
         "weight_decay": Hyperparameter(
             1e-2,
             "AdamW default (Loshchilov & Hutter 2019): with lr 1e-3 a contraction of 1e-5 per "
             "step, the same as SGD with lr 0.1 and weight decay 1e-4 in the ImageNet ResNet "
             "recipe (He et al. 2016) that Akrout et al. 2019 train",
+            minimum=0.0,
         ),
+    }
+    defaults = {
         "feedback_scale": Hyperparameter(
             1.0, "initial B drawn like feedback alignment's (uniform, bound 1/sqrt(fan_in))"
         ),
@@ -132,17 +137,20 @@ class KolenPollack(FeedbackPathwayRule):
             for layer, previous in zip(layers, saved, strict=True):
                 layer.feedback = previous
 
-    def configure_optimizer(self, params: list[nn.Parameter]) -> torch.optim.Optimizer:
-        """AdamW: weight decay on each paired forward weight and feedback matrix, none elsewhere."""
+    def configure_optimizer(
+        self, params: list[nn.Parameter], settings: OptimizerSettings | None = None
+    ) -> torch.optim.Optimizer:
+        """The run's optimiser, with its weight decay on each paired forward weight and feedback matrix only."""
+        settings = settings or OptimizerSettings.resolve(self.optimizer)
         paired = {id(layer.weight) for layer in self.feedback_layers()}
         paired |= {id(p) for p in self.feedback_matrices.parameters()}
         decayed = [p for p in params if id(p) in paired]
         others = [p for p in params if id(p) not in paired]
         groups = [
-            {"params": decayed, "weight_decay": float(self.config["weight_decay"])},
+            {"params": decayed, "weight_decay": settings.weight_decay},
             {"params": others, "weight_decay": 0.0},
         ]
-        return torch.optim.AdamW([g for g in groups if g["params"]], lr=float(self.config["lr"]))
+        return build_optimizer([g for g in groups if g["params"]], settings)
 
 
 @hookimpl

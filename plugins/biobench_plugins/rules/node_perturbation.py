@@ -40,9 +40,6 @@ class NodePerturbation(NodePerturbationRule):
     weight_transport = False
     global_error = True
     defaults = {
-        "lr": Hyperparameter(
-            1e-3, "Adam default step size (Kingma & Ba 2015), the same as the backprop reference"
-        ),
         "sigma": Hyperparameter(
             1e-2,
             "small-noise regime of Werfel et al. 2005 (loss change linear in the noise): about 1% "

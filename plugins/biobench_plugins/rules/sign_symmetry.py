@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from biobench import FeedbackPathwayRule, Hyperparameter, LearningRule, PlasticLayer, hookimpl
+from biobench import FeedbackPathwayRule, LearningRule, PlasticLayer, hookimpl
 
 
 class SignSymmetry(FeedbackPathwayRule):
@@ -26,11 +26,6 @@ class SignSymmetry(FeedbackPathwayRule):
     )
     family = "feedback alignment"
     weight_transport = True
-    defaults = {
-        "lr": Hyperparameter(
-            1e-3, "Adam default step size (Kingma & Ba 2015), the same as the backprop reference"
-        ),
-    }
 
     def feedback_matrix(self, layer: PlasticLayer) -> Tensor:
         """``sign(forward_matrix())`` of ``layer``, read at the time of the update."""

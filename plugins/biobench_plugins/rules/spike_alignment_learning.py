@@ -115,9 +115,6 @@ class SpikeAlignmentLearning(FeedbackPathwayRule):
     family = "feedback alignment"
     requires = frozenset({"differentiable", "feedback", "time", "stepping", "node_noise", "dense"})
     defaults = {
-        "lr": Hyperparameter(
-            1e-3, "Adam default step size (Kingma & Ba 2015), the same as feedback alignment"
-        ),
         "feedback_scale": Hyperparameter(
             1.0, "initial B drawn like feedback alignment's (uniform, bound 1/sqrt(fan_in))"
         ),

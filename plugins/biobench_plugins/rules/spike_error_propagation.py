@@ -110,9 +110,6 @@ class SpikeErrorPropagation(LearningRule):
     weight_transport = True
     global_error = True
     defaults = {
-        "lr": Hyperparameter(
-            1e-3, "Adam default step size (Kingma & Ba 2015), the same as the backprop reference"
-        ),
         "target_rate": Hyperparameter(
             1.0, "the label's neuron should fire at every step (the maximal rate), the others never"
         ),

@@ -88,12 +88,16 @@ class STDP(LearningRule):
     requires = frozenset({"signals", "dense", "time", "node_noise"})
     weight_transport = False
     global_error = False
-    defaults = {
+    optimizer = {
+        "name": Hyperparameter("sgd", "plain SGD: the step is exactly the STDP change scaled by lr"),
         "lr": Hyperparameter(
             1e-3,
             "SGD step per unit STDP change: at initialisation an input synapse changes by about "
             "0.17 (pair weight) per example, so a step moves it by about 0.5% of its initial bound",
+            minimum=0.0, exclusive_minimum=True,
         ),
+    }
+    defaults = {
         "a_plus": Hyperparameter(1.0, "potentiation amplitude; the overall scale is carried by lr"),
         "a_minus": Hyperparameter(1.05, "A-/A+ = 1.05, Song, Miller & Abbott (2000)"),
         "tau_plus": Hyperparameter(20.0, "20 ms at 1 ms per step (Bi & Poo 1998; Song et al. 2000)"),
@@ -142,10 +146,6 @@ class STDP(LearningRule):
     def trainable_parameters(self) -> list[nn.Parameter]:
         """The plastic layers' weights (biases are not plastic under STDP)."""
         return [layer.weight for layer in self.network.layers]
-
-    def configure_optimizer(self, params: list[nn.Parameter]) -> torch.optim.Optimizer:
-        """Plain SGD with ``lr``: the optimiser step is exactly ``W += dW``."""
-        return torch.optim.SGD(params, lr=float(self.config["lr"]))
 
     def after_step(self) -> None:
         """Clip every weight to its hard bound ``weight_bound / sqrt(fan_in)``."""

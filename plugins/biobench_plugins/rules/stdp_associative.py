@@ -79,8 +79,10 @@ class StdpAssociative(LearningRule):
     requires = frozenset({"signals", "dense", "rate", BOUNDED_RATE})
     weight_transport = False
     global_error = False
+    optimizer = {
+        "lr": Hyperparameter(1e-3, "Gupta (2020), section 3: Adam, lr=1e-3 (batch size 100 on MNIST)"),
+    }
     defaults = {
-        "lr": Hyperparameter(1e-3, "Gupta: Adam, lr=1e-3 (batch size 100 on MNIST)"),
         "epsilon": Hyperparameter(1e-9, "Gupta, eq. 3: term that avoids division by zero"),
     }
 

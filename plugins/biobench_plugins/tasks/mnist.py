@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from biobench import VALIDATION_SIZE, Hyperparameter, Task, TaskData, hookimpl, load_mnist_tensors
+from biobench import (
+    LOSSES,
+    VALIDATION_SIZE,
+    Hyperparameter,
+    Task,
+    TaskData,
+    hookimpl,
+    load_mnist_tensors,
+)
 
 
 class Mnist(Task):
@@ -14,6 +22,10 @@ class Mnist(Task):
     input_size = 784
     defaults = {
         "download": Hyperparameter(True, "fetch the files with pooch when they are missing"),
+        "loss": Hyperparameter(
+            "cross_entropy", "softmax cross-entropy, the usual MNIST loss; bce and mse (sigmoid outputs) "
+            "are the losses of Lillicrap et al. 2016 and Nøkland 2016", choices=tuple(LOSSES),
+        ),
     }
 
     def load(self, data_dir: str | None) -> TaskData:
@@ -29,7 +41,10 @@ class Mnist(Task):
             val_y=train_y[split:],
             test_x=test_x,
             test_y=test_y,
-            info={"validation": f"last {VALIDATION_SIZE} images of the training file"},
+            info={
+                "validation": f"last {VALIDATION_SIZE} images of the training file",
+                "checksums": dict(tensors["checksums"]),
+            },
         )
 
 

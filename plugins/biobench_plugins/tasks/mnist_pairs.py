@@ -62,6 +62,7 @@ class MnistDigitPair(Task):
                 "digits": [self.first_digit, self.second_digit],
                 "labels": f"digit {self.first_digit} -> 0, digit {self.second_digit} -> 1",
                 "validation": f"last {VALIDATION_SIZE} images of the training file, filtered",
+                "checksums": dict(arrays.checksums),
             },
         )
 

@@ -36,7 +36,6 @@ class DirectRandomTargetProjection(LearningRule):
     weight_transport = False
     global_error = False
     defaults = {
-        "lr": Hyperparameter(1e-3, "Adam step size as for the other rules (Kingma & Ba 2015)"),
         "feedback_scale": Hyperparameter(
             "uniform(+-1/sqrt(classes))", "zero-mean fixed random projection, like PyTorch's Linear init"
         ),
