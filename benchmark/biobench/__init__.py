@@ -63,6 +63,8 @@ __all__ = [
     "IntRange",
     "LogUniform",
     "OptimizerSettings",
+    "PaperSetup",
+    "PublishedValue",
     "Uniform",
     "build_optimizer",
     "RULE_FAMILIES",

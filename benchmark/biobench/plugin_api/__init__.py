@@ -34,6 +34,7 @@ from biobench.plugin_api.optimization import (
     build_optimizer,
     build_scheduler,
 )
+from biobench.plugin_api.reproductions import PaperSetup, PublishedValue
 
 __all__ = [
     "CORE_CAPABILITIES",
@@ -44,6 +45,8 @@ __all__ = [
     "IntRange",
     "LogUniform",
     "OptimizerSettings",
+    "PaperSetup",
+    "PublishedValue",
     "Uniform",
     "build_optimizer",
     "build_scheduler",

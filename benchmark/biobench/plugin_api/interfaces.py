@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from biobench.plugin_api.hyperparameters import Hyperparameter, check_options
 from biobench.plugin_api.layers import LayerSignals, PlasticLayer
 from biobench.plugin_api.optimization import OptimizerSettings, build_optimizer
+from biobench.plugin_api.reproductions import PaperSetup
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -125,6 +126,8 @@ class PluginClass:
     #: Resources one run asks of a Ray cluster, e.g. ``{"num_cpus": 2, "num_gpus": 1}``; the larger
     #: request of the architecture and the rule is used. Empty: one CPU.
     resources: ClassVar[dict[str, float]] = {}
+    #: Published experiments of this plugin's paper(s), re-run by ``biobench reproduce``.
+    published_setups: ClassVar[tuple[PaperSetup, ...]] = ()
 
 
 class _Plugin(PluginClass):

@@ -207,6 +207,10 @@ def _validate(kind: str, base: type, obj: Any, capabilities: Capabilities) -> st
     for attr in ("run_overrides", "resources", "defaults"):
         if not isinstance(getattr(obj, attr, {}), dict):
             return f"{obj.__name__}.{attr} is not a dict"
+    for setup in getattr(obj, "published_setups", ()):
+        problems = setup.problems() if hasattr(setup, "problems") else [f"{setup!r} is not a PaperSetup"]
+        if problems:
+            return f"{obj.__name__}.published_setups: {'; '.join(problems)}"
     return None
 
 
