@@ -15,7 +15,10 @@ def gupta_stdp_change(pre: Tensor, post: Tensor, epsilon: float) -> Tensor:
     """
     x = pre[:, None, :]
     p = post[:, :, None]
-    return x.pow(3) * p * (x - p) / ((2.0 * p - x).pow(2) + epsilon)
+    change = x - p  # two (batch, out, in) buffers, updated in place
+    denominator = change - p  # x - 2p
+    denominator.square_().add_(epsilon)
+    return change.mul_(p).mul_(x.pow(3)).div_(denominator)
 
 
 def balanced_signs(count: int, generator: torch.Generator) -> Tensor:

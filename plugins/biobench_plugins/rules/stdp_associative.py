@@ -1,11 +1,13 @@
-"""STDP-derived associative rule for rate networks (Gupta, "A More Biologically Plausible Local Learning Rule for ANNs").
+"""Gupta's STDP-derived associative rule on a binary task with one output neuron (Gupta 2020).
 
 The rule needs units whose activities are firing rates in [0, 1]. Architectures say
 so with the capability ``bounded_rate`` (declared by ``biobench_plugins.capabilities.bounded_rate``):
-every hidden plastic layer's
-post-synaptic activity lies in [0, 1] (e.g. sigmoid units), and the output layer's
-logits are the drives of sigmoid output units, whose rates are ``sigmoid(logits)``.
-``mlp-sigmoid`` (784-32-16-out sigmoid, the paper's network) provides it.
+every hidden plastic layer's post-synaptic activity lies in [0, 1] (e.g. sigmoid
+units), and the output layer's logits are the drives of sigmoid output units, whose
+rates are ``sigmoid(logits)``. ``mlp-sigmoid`` (784-32-16-out sigmoid, the paper's
+network) provides it. The task must ask for one output unit (``output_units=1``, the
+default of the ``mnist-0vK`` digit-pair tasks); the one-vs-rest extension to several
+output units is the separate rule ``stdp_associative_multiclass``.
 """
 
 from __future__ import annotations
@@ -15,62 +17,75 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from biobench import Hyperparameter, LearningRule, LossFn, Network, accumulate_grad, hookimpl
+from biobench import (
+    Hyperparameter,
+    LearningRule,
+    LossFn,
+    Network,
+    accumulate_grad,
+    balanced_signs,
+    gupta_stdp_change,
+    hookimpl,
+)
 
 BOUNDED_RATE = "bounded_rate"
 #: Elements of the (batch, out, in) tensor of per-example synapse updates computed at once.
 CHUNK_ELEMENTS = 4_000_000
 
 
-def stdp_change(pre: Tensor, post: Tensor, epsilon: float) -> Tensor:
-    """Gupta's eq. 3 without eta and Z: ``x^3 p (x - p) / ((2p - x)^2 + epsilon)``.
-
-    ``pre`` (batch, in) and ``post`` (batch, out) rates; returns (batch, out, in).
-    """
-    x = pre[:, None, :]
-    p = post[:, :, None]
-    return x.pow(3) * p * (x - p) / ((2.0 * p - x).pow(2) + epsilon)
-
-
-def balanced_signs(count: int, generator: torch.Generator) -> Tensor:
-    """``count`` signs, half +1 and half -1 (one more +1 when odd), in random order."""
-    signs = torch.ones(count)
-    signs[count - count // 2 :] = -1.0
-    return signs[torch.randperm(count, generator=generator)]
-
-
 class StdpAssociative(LearningRule):
-    """STDP-derived associative learning rule (Gupta; no error is propagated).
+    """STDP-derived associative rule (Gupta 2020): one output neuron, fixed hidden associativities.
 
-    Unit activities are firing rates in [0, 1]; with ``x`` the pre-synaptic and
-    ``p`` the post-synaptic rate of a synapse onto neuron ``k`` (eq. 3):
+    Citation: S. K. Gupta, "A More Biologically Plausible Local Learning Rule for
+    ANNs", arXiv:2011.12012 (2020), sections 2-3 and appendix A.
 
-        dW = +eta Z_k x^3 p (x - p) / ((2p - x)^2 + 1e-9)
+    Unit activities are firing rates in [0, 1]. A rate is read as a spike time,
+    ``T_pre ~ 1/x`` and ``T_post ~ 1/p``; the asymmetric STDP window of eq. 6 then
+    gives, for the synapse from pre-synaptic unit ``i`` (rate ``x_i``) onto neuron
+    ``k`` (rate ``p_k``), eq. 3 with the paper's ``epsilon = 1e-9`` in the
+    denominator:
 
-    ``Z_k = +/-1`` is the neuron's associativity. Output neuron ``k`` takes it from
-    the label: ``+1`` if ``k`` is the target class, ``-1`` otherwise (the paper's
-    single binary output neuron is ``+1`` for ``y = 1``, ``-1`` for ``y = 0``; with
-    one output unit per class each unit is such a one-vs-rest neuron). Hidden
-    neurons have fixed associativities drawn at ``bind``, half +1 and half -1 per
-    layer; as the paper observes, a hidden neuron's associativity for the other
-    label is the opposite one (``Z^0 = -Z^1``), so in the binary case the single
-    "associate or not" signal of the output flips it. Multi-class extension: each
-    hidden neuron has one fixed associativity per class, ``Z_{k,c}`` (a balanced
-    random sign per class and layer), used for examples of class ``c``; with two
-    classes ``Z_{k,0} = -Z_{k,1}``, the paper's rule exactly. The updates are
-    averaged over the batch and given to Adam in place of the negative gradient
-    (lr 1e-3, batch 100, as in the paper). Biases have no update in the paper and
-    keep their initial values. The output rates are ``sigmoid(logits)``.
+        dW_ki = +eta Z_k x_i^3 p_k (x_i - p_k) / ((2 p_k - x_i)^2 + epsilon)
 
-    Dynamics worth knowing when reading results: with ``Z = +1`` a neuron's rate
-    settles where ``p = x`` (its inputs' rates); with ``Z = -1`` the rate is pushed
-    away from ``x`` in both directions, towards 0 when ``p < x`` and towards 1 when
-    ``p > x``. An output unit that starts above its inputs' rates can therefore end
-    up firing most for the examples it should not associate with.
+    ``Z_k = +/-1`` is neuron ``k``'s associativity:
+
+    * the one output neuron (rate ``sigmoid(logit)``): ``Z = 2y - 1``, i.e. +1 for
+      label ``y = 1`` and -1 for ``y = 0`` (section 2);
+    * hidden neurons: a sign ``z_k`` fixed at the start of training, an equal number
+      of +1 and -1 per hidden layer (section 3), used for ``y = 1``; for ``y = 0``
+      it flips, ``Z_k^0 = -Z_k^1`` (section 2), so ``Z_k = (2y - 1) z_k``. The only
+      signal a neuron receives besides its own rates is whether the example is of
+      the class the output associates with; no error is propagated.
+
+    The change is averaged over the batch and given to Adam in place of the
+    gradient ("we replaced the negative gradient with the STDP weight update rule in
+    adam optimizer", section 3): ``.grad = -(1/B) sum_n dW_n / eta``, Adam lr 1e-3,
+    batch 100. The prediction is ``y = 1`` when the output's logit is positive
+    (rate > 1/2).
+
+    Departures and choices the paper leaves open: biases exist in ``mlp-sigmoid``
+    and keep their initial values (the paper names no bias and no update for it);
+    the weights start from PyTorch's default initialisation (not stated in the
+    paper); which digit of a pair is ``y = 1`` is not stated (the digit-pair tasks
+    use the second digit); the number of epochs is not stated (Fig. 2 shows curves
+    only); the batch mean (not the sum) is used, which only matters through Adam's
+    epsilon. Behaviour worth knowing: with ``Z = +1`` a neuron's rate settles where
+    ``p = x``; with ``Z = -1`` it is pushed away from its inputs' rates, and
+    ``x = 2p`` is the rule's singular point, bounded only by ``epsilon``.
+
+    **No published values.** The paper reports its MNIST pairs (0 vs 1 ... 0 vs 5)
+    only as learning curves (Fig. 2, "the y-scale for all the plots shown are
+    different") and says the accuracy is "not equivalent but is quite comparable"
+    to backprop; its text has no number, so no ``PaperSetup`` is declared. The
+    closest honest check is the comparison with backprop (binary cross-entropy) on
+    the same 784-32-16-1 network, reported in the README.
     """
 
     name = "stdp_associative"
-    description = "STDP-derived associative rule: local rate-based STDP with fixed associativities, no error propagated"
+    description = (
+        "Gupta 2020: STDP-derived local rule with fixed associativities on one output neuron "
+        "(binary tasks); no error propagated"
+    )
     citation = (
         "Gupta, A More Biologically Plausible Local Learning Rule for ANNs "
         "(arXiv:2011.12012, 2020)"
@@ -83,32 +98,28 @@ class StdpAssociative(LearningRule):
         "lr": Hyperparameter(1e-3, "Gupta (2020), section 3: Adam, lr=1e-3 (batch size 100 on MNIST)"),
     }
     defaults = {
-        "epsilon": Hyperparameter(1e-9, "Gupta, eq. 3: term that avoids division by zero"),
+        "epsilon": Hyperparameter(1e-9, "Gupta (2020), eq. 3: term added to the denominator"),
     }
 
     def bind(self, network: Network, generator: torch.Generator) -> None:
-        """Draw the fixed per-class associativities of every hidden neuron."""
+        """Check the single output neuron and draw the fixed balanced signs of every hidden layer."""
         super().bind(network, generator)
         layers = network.layers
-        self.num_classes = layers[-1].out_features
-        self._table_of: dict[str, str] = {}
+        if layers[-1].out_features != 1:
+            raise ValueError(
+                f"rule {self.name!r} trains one output neuron (Gupta 2020); the network has "
+                f"{layers[-1].out_features} output units: use a task with output_units=1 or the rule "
+                "'stdp_associative_multiclass'"
+            )
+        self._signs_of: dict[str, str] = {}
         for index, layer in enumerate(layers[:-1]):
-            table = self.draw_associativities(layer.out_features, self.num_classes, generator)
             buffer_name = f"associativity_{index}"
-            self.register_buffer(buffer_name, table)
-            self._table_of[layer.layer_name] = buffer_name
-
-    @staticmethod
-    def draw_associativities(units: int, num_classes: int, generator: torch.Generator) -> Tensor:
-        """(num_classes, units) signs, balanced per class; rows negated pairs when two classes."""
-        if num_classes == 2:
-            positive = balanced_signs(units, generator)
-            return torch.stack([-positive, positive])
-        return torch.stack([balanced_signs(units, generator) for _ in range(num_classes)])
+            self.register_buffer(buffer_name, balanced_signs(layer.out_features, generator))
+            self._signs_of[layer.layer_name] = buffer_name
 
     def associativities(self) -> dict[str, Tensor]:
-        """The fixed (num_classes, out_features) associativity table of each hidden layer."""
-        return {name: getattr(self, buffer).clone() for name, buffer in self._table_of.items()}
+        """Each hidden layer's fixed signs ``z_k`` (its associativities for ``y = 1``)."""
+        return {name: getattr(self, buffer).clone() for name, buffer in self._signs_of.items()}
 
     @torch.no_grad()
     def compute_update(self, x: Tensor, y: Tensor, loss_fn: LossFn) -> tuple[Tensor, Tensor]:
@@ -118,21 +129,21 @@ class StdpAssociative(LearningRule):
         logits, signals = self.network.forward_with_signals(x)
         loss = loss_fn(logits, y)
         batch = len(y)
-        output_z = 2.0 * torch.nn.functional.one_hot(y, self.num_classes).to(logits.dtype) - 1.0
+        label_sign = (2.0 * y.to(logits.dtype) - 1.0)[:, None]  # (B, 1): +1 for y = 1, -1 for y = 0
         for index, (layer, signal) in enumerate(zip(layers, signals, strict=True)):
             if signal is None or signal.time_major:
                 raise ValueError(f"layer {layer.layer_name!r} gives no static rates")
             if index == len(layers) - 1:
                 post = torch.sigmoid(signal.drive)
-                z = output_z
+                z = label_sign
             else:
                 post = signal.post
-                z = getattr(self, self._table_of[layer.layer_name])[y]
+                z = label_sign * getattr(self, self._signs_of[layer.layer_name])[None, :]
             update = torch.zeros_like(layer.weight)
             chunk = max(1, CHUNK_ELEMENTS // (layer.out_features * layer.in_features))
             for start in range(0, batch, chunk):
                 stop = start + chunk
-                change = stdp_change(signal.pre[start:stop], post[start:stop], epsilon)
+                change = gupta_stdp_change(signal.pre[start:stop], post[start:stop], epsilon)
                 update += torch.einsum("bo,boi->oi", z[start:stop], change)
             accumulate_grad(layer.weight, -update / batch)
         return loss.detach(), logits.detach()
@@ -140,21 +151,28 @@ class StdpAssociative(LearningRule):
 
 @hookimpl
 def biobench_pairing_unsupported(architecture: Any, rule: type[Any], task: Any) -> str | None:
-    """The STDP rule needs firing rates in [0, 1]: say so precisely when they are missing."""
+    """Gupta's rule needs firing rates in [0, 1] and one output neuron: say so precisely."""
     if not (isinstance(rule, type) and issubclass(rule, StdpAssociative)):
         return None
-    if BOUNDED_RATE in architecture.capabilities:
-        return None
-    activation = getattr(architecture, "config", {}).get("activation")
-    detail = f" (its activation is {activation!r})" if activation is not None else ""
-    return (
-        f"rule {rule.name!r} needs unit activities that are firing rates in [0, 1] (sigmoid "
-        f"units, capability {BOUNDED_RATE!r}); architecture {architecture.name!r}{detail} does "
-        f"not provide them; use an architecture that declares it, e.g. 'mlp-sigmoid'"
-    )
+    if BOUNDED_RATE not in architecture.capabilities:
+        activation = getattr(architecture, "config", {}).get("activation")
+        detail = f" (its activation is {activation!r})" if activation is not None else ""
+        return (
+            f"rule {rule.name!r} needs unit activities that are firing rates in [0, 1] (sigmoid "
+            f"units, capability {BOUNDED_RATE!r}); architecture {architecture.name!r}{detail} does "
+            f"not provide them; use an architecture that declares it, e.g. 'mlp-sigmoid'"
+        )
+    outputs = getattr(task, "output_size", None)
+    if outputs is not None and outputs != 1:
+        return (
+            f"rule {rule.name!r} is Gupta (2020)'s binary rule on one output neuron; task "
+            f"{task.name!r} asks for {outputs} output units: use a binary task with output_units=1 "
+            "(e.g. 'mnist-0v1'), or the one-vs-rest extension 'stdp_associative_multiclass'"
+        )
+    return None
 
 
 @hookimpl
 def biobench_register_rules() -> list[type[LearningRule]]:
-    """Register the STDP-derived associative rule."""
+    """Register Gupta's STDP-derived associative rule."""
     return [StdpAssociative]

@@ -4,16 +4,26 @@ Task ``mnist-AvB`` keeps the images of digits A and B only and labels A as class
 and B as class 1. The splits follow the ``mnist`` task: the first 55,000 training
 images (filtered) train, the last 5,000 (filtered) validate, the test file
 (filtered) tests.
+
+**Output head.** By default the network has one output unit, as in Gupta (2020)
+(784-32-16-1: "the Z_k for final output neuron will be +1, if y = 1 and -1, if
+y = 0"): the label is 1 when its logit is positive, and the loss is binary
+cross-entropy of the sigmoid unit against the label (the paper's backprop
+baseline). ``output_units=2`` gives one unit per digit instead (argmax readout),
+with ``loss`` ``cross_entropy``, ``bce`` (against the one-hot target) or ``mse``.
+Gupta (2020) does not say which digit of a pair is ``y = 1``; here it is the
+second one (``B``).
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from torch import Tensor
 
 from biobench import (
+    LOSSES,
     VALIDATION_SIZE,
     Hyperparameter,
     Task,
@@ -35,7 +45,28 @@ class MnistDigitPair(Task):
     second_digit: ClassVar[int] = 1
     defaults = {
         "download": Hyperparameter(True, "fetch the files with pooch when they are missing"),
+        "output_units": Hyperparameter(
+            1,
+            "Gupta (2020), sections 2-3: 784-32-16-1, one output neuron whose associativity is "
+            "+1 for y = 1 and -1 for y = 0; 2 gives one unit per digit",
+            choices=(1, 2),
+        ),
+        "loss": Hyperparameter(
+            "bce",
+            "Gupta (2020), section 3: the backprop baseline back-propagates binary cross-entropy "
+            "(on the one sigmoid output unit; against one-hot targets with two units)",
+            choices=tuple(LOSSES),
+        ),
     }
+
+    def __init__(self, **overrides: Any) -> None:
+        """Check the options; cross-entropy needs one output unit per digit."""
+        super().__init__(**overrides)
+        if self.config["output_units"] == 1 and self.config["loss"] == "cross_entropy":
+            raise ValueError(
+                f"task {self.name!r}: loss 'cross_entropy' needs one output unit per digit "
+                "(output_units=2); with one output unit use loss 'bce' or 'mse'"
+            )
 
     def _select(self, images: np.ndarray, labels: np.ndarray) -> tuple[Tensor, Tensor]:
         keep = (labels == self.first_digit) | (labels == self.second_digit)
@@ -61,6 +92,11 @@ class MnistDigitPair(Task):
             info={
                 "digits": [self.first_digit, self.second_digit],
                 "labels": f"digit {self.first_digit} -> 0, digit {self.second_digit} -> 1",
+                "output": (
+                    f"one unit, label {self.second_digit} when its logit > 0"
+                    if self.config["output_units"] == 1
+                    else "one unit per digit, argmax"
+                ),
                 "validation": f"last {VALIDATION_SIZE} images of the training file, filtered",
                 "checksums": dict(arrays.checksums),
             },
