@@ -200,7 +200,7 @@ def test_capabilities_leave_out_rate_and_sal_needs_stepping(registry):
     task = registry.get("task", "mnist").cls()
     reason = registry.unsupported_reason(arch, hebbian, task)
     assert reason is not None and "rate" in reason
-    sal = registry.get("rule", "spike_alignment_learning").cls
+    sal = registry.get("rule", "sal_feedback_alignment").cls
     assert registry.unsupported_reason(arch, sal, task) is None
     mlp = registry.get("architecture", "mlp").cls()
     assert "stepping" in registry.unsupported_reason(mlp, sal, task)

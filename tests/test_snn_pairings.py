@@ -1,4 +1,4 @@
-"""The spiking network's budget and SAL's feedback alignment during training."""
+"""The spiking network's budget and the SAL-learned feedback alignment during training."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def test_sal_aligns_feedback_during_training_faster_than_feedback_alignment(regi
     arrays = load_mnist_arrays(data_dir)
     x, y = to_tensors(arrays.train_images[:10000], arrays.train_labels[:10000])
     angles = {}
-    for name in ("feedback_alignment", "spike_alignment_learning"):
+    for name in ("feedback_alignment", "sal_feedback_alignment"):
         generator = torch.Generator().manual_seed(0)
         network = registry.get("architecture", "snn").cls(hidden=32, num_steps=8).build(784, 10, generator)
         rule = registry.get("rule", name).cls()
@@ -46,7 +46,7 @@ def test_sal_aligns_feedback_during_training_faster_than_feedback_alignment(regi
             optimizer.step()
             rule.after_step()
         angles[name] = (start, _angle(rule.feedback_weights()["fc2"], network.layers[1].weight.detach()))
-    fa, sal = angles["feedback_alignment"], angles["spike_alignment_learning"]
+    fa, sal = angles["feedback_alignment"], angles["sal_feedback_alignment"]
     assert fa[0] == pytest.approx(sal[0])  # the same initial feedback matrix
     assert sal[1] < 60.0
     assert sal[1] < fa[1] - 15.0

@@ -1,4 +1,4 @@
-"""Update equations of the spiking rules (STDP, spike-based error propagation, SAL) on hand-built spike trains."""
+"""Update equations of the spiking rules (STDP, spiking error backprop, SAL-learned feedback) on hand-built spike trains."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from torch import nn
 
 from biobench import OptimizerSettings, decay_per_step, exponential_trace
 from biobench_plugins.architectures.snn import SpikingNetwork
-from biobench_plugins.rules.spike_alignment_learning import SpikeAlignmentLearning, alignment_change
-from biobench_plugins.rules.spike_error_propagation import (
-    SpikeErrorPropagation,
+from biobench_plugins.rules.sal_feedback_alignment import SalFeedbackAlignment, alignment_change
+from biobench_plugins.rules.spiking_error_backprop import (
+    SpikingErrorBackprop,
     has_fired,
     regular_spike_train,
     signed_error_spikes,
@@ -163,7 +163,7 @@ def test_has_fired():
     assert has_fired(s).view(5).tolist() == [0.0, 1.0, 1.0, 1.0, 1.0]
 
 
-def test_spike_error_propagation_on_a_hand_built_network():
+def test_spiking_error_backprop_on_a_hand_built_network():
     """2 inputs -> 2 hidden -> 2 outputs, 3 steps, inputs 1 and 0 (deterministic spikes); numbers by hand."""
     network = small_network(hidden=2, steps=3, inputs=2, classes=2)
     with torch.no_grad():
@@ -171,7 +171,7 @@ def test_spike_error_propagation_on_a_hand_built_network():
         network.layers[1].weight.copy_(torch.tensor([[0.5, 0.0], [0.0, 1.2]]))
         for layer in network.layers:
             layer.bias.zero_()
-    rule = SpikeErrorPropagation(tau_trace=HALF)
+    rule = SpikingErrorBackprop(tau_trace=HALF)
     rule.bind(network, torch.Generator().manual_seed(0))
     assert rule.hidden_error_thresholds.tolist() == pytest.approx([0.425])  # mean |W2|
     x, y = torch.tensor([[1.0, 0.0]]), torch.tensor([0])
@@ -226,7 +226,7 @@ def test_alignment_change_shape_is_out_by_in_and_sums_trials():
 
 def test_sal_noise_phase_uses_the_network_neurons_and_restores_them():
     network = small_network(hidden=8, steps=4)
-    rule = SpikeAlignmentLearning(noise_trials=5, noise_steps=6, noise_burn_in=3)
+    rule = SalFeedbackAlignment(noise_trials=5, noise_steps=6, noise_burn_in=3)
     rule.bind(network, torch.Generator().manual_seed(0))
     low, up = rule.noise_driven_spikes(1)
     assert low.shape == (9, 5, 8) and up.shape == (9, 5, 10)
@@ -237,7 +237,7 @@ def test_sal_noise_phase_uses_the_network_neurons_and_restores_them():
 
 def test_sal_applies_its_change_after_the_step_only():
     network = small_network(hidden=8, steps=4)
-    rule = SpikeAlignmentLearning(noise_trials=4, noise_steps=5, noise_burn_in=2, alignment_lr=0.5)
+    rule = SalFeedbackAlignment(noise_trials=4, noise_steps=5, noise_burn_in=2, alignment_lr=0.5)
     rule.bind(network, torch.Generator().manual_seed(0))
     before = rule.feedback_weights()["fc2"]
     state = rule.noise_generator.get_state()
@@ -253,7 +253,7 @@ def test_sal_applies_its_change_after_the_step_only():
 
 def test_sal_with_symmetric_feedback_gives_backprop_updates():
     network = small_network(hidden=8, steps=5)
-    rule = SpikeAlignmentLearning()
+    rule = SalFeedbackAlignment()
     rule.bind(network, torch.Generator().manual_seed(0))
     rule.feedback_1.copy_(network.layers[1].weight.detach())
     x, y = torch.rand(6, 784), torch.arange(6)
@@ -275,7 +275,7 @@ def test_sal_aligns_feedback_with_fixed_forward_weights():
     """Alignment phases alone (forward weights fixed) turn a random B towards W (about 39 degrees
     after 60 phases for five different seeds; 90 is unrelated)."""
     network = small_network(hidden=32, steps=4)
-    rule = SpikeAlignmentLearning(alignment_lr=0.1)
+    rule = SalFeedbackAlignment(alignment_lr=0.1)
     rule.bind(network, torch.Generator().manual_seed(3))
     forward = network.layers[1].weight.detach()
     start = angle(rule.feedback_1, forward)

@@ -1,4 +1,9 @@
-"""Supervised Hebbian learning: pre x post correlations, with the output units clamped to the target."""
+"""Naive baseline: supervised Hebbian learning, pre x post correlations, output units clamped to the target.
+
+No normalisation and no competition: the weights grow without bound, and the rule is
+expected to fail. The working Hebbian baselines are ``hebbian_oja`` (Oja's
+normalisation), ``krotov_hopfield`` and ``softhebb`` (competitive hidden layers).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ from biobench import (
 
 
 class SupervisedHebbian(LearningRule):
-    """Plain supervised Hebbian learning (Hebb 1949), output clamped to the one-hot target.
+    """Naive baseline: plain supervised Hebbian learning (Hebb 1949), output clamped to the one-hot target.
 
     One forward pass records every layer's pre- and post-synaptic rates; the
     output layer's post-synaptic activity is then clamped to the one-hot target
@@ -26,12 +31,17 @@ class SupervisedHebbian(LearningRule):
         dW_l = eta (1/B) sum_n post_{l,n} pre_{l,n}^T,   db_l = eta (1/B) sum_n post_{l,n}
 
     (the bias is a synapse from a unit that is always on). Nothing bounds the
-    weights; this is the rule the seed study trained. Written into ``.grad`` as
-    ``-dW / eta`` (descent convention); Adam applies it.
+    weights: every synapse whose pre- and post-synaptic units are active grows, so
+    the weights grow without bound and the rule is expected to fail (it stays near
+    chance). Written into ``.grad`` as ``-dW / eta`` (descent convention); Adam
+    applies it.
     """
 
     name = "hebbian"
-    description = "Plain supervised Hebbian learning, output units clamped to the target"
+    description = (
+        "Naive baseline: supervised Hebbian learning, output clamped to the target, no "
+        "normalisation: expected to fail"
+    )
     citation = "Hebb (1949), The Organization of Behavior, Wiley (supervised by clamping the output)"
     family = "hebbian"
     requires = frozenset({"signals", "dense", "rate"})

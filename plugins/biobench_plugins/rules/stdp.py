@@ -1,4 +1,8 @@
-"""Pair-based spike-timing-dependent plasticity (STDP) with exponential traces, teacher-supervised.
+"""Naive baseline: pair-based spike-timing-dependent plasticity (STDP) with exponential traces, teacher-supervised.
+
+Plain STDP in a feed-forward LIF network, with no competition, normalisation or
+homeostasis: expected to stay near chance (see the rule's docstring). The
+competitive STDP network of Diehl & Cook (2015) is the rule ``stdp_competitive``.
 """
 
 from __future__ import annotations
@@ -44,7 +48,13 @@ def pair_stdp(
 
 
 class STDP(LearningRule):
-    """Pair-based STDP (Bi & Poo 1998; Song, Miller & Abbott 2000) with traces (Morrison et al. 2008).
+    """Naive baseline: pair-based STDP (Bi & Poo 1998; Song, Miller & Abbott 2000) with traces (Morrison et al. 2008).
+
+    A baseline that shows what plain STDP does without the mechanisms that make
+    STDP networks learn (lateral inhibition, adaptive thresholds, weight
+    normalisation, as in Diehl & Cook 2015: rule ``stdp_competitive``). It is
+    expected to fail, and does: on ``snn`` it stays at chance, with the hidden
+    weights running to their bound (README, "STDP stays at chance, and why").
 
     Every synapse changes with the relative timing of its pre- and post-synaptic
     spikes, exponential windows of time constants ``tau_plus`` and ``tau_minus``
@@ -75,7 +85,10 @@ class STDP(LearningRule):
     """
 
     name = "stdp"
-    description = "Pair-based STDP with exponential traces; teacher current at the output, no error propagated"
+    description = (
+        "Naive baseline: pair-based STDP, teacher current at the output, no competition or "
+        "normalisation: expected to stay near chance"
+    )
     citation = (
         "Bi & Poo (1998), Synaptic modifications in cultured hippocampal neurons, J. Neurosci. 18(24); "
         "Song, Miller & Abbott (2000), Competitive Hebbian learning through spike-timing-dependent "

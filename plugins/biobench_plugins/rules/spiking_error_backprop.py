@@ -1,4 +1,8 @@
-"""Spike-based error propagation with an STDP-shaped local update (Shrestha, Fang, Wu & Qiu 2019)."""
+"""Back-propagation carried by spiking error neurons through the transposed forward weights.
+
+Inspired by Shrestha, Fang, Wu & Qiu (ICONS 2019), but not their error-modulated
+STDP (see the rule's docstring).
+"""
 
 from __future__ import annotations
 
@@ -51,13 +55,19 @@ def has_fired(spikes: Tensor) -> Tensor:
     return (torch.cumsum(spikes, dim=0) > 0).to(spikes.dtype)
 
 
-class SpikeErrorPropagation(LearningRule):
-    """Back-propagation approximated with spiking error neurons (Shrestha, Fang, Wu & Qiu 2019).
+class SpikingErrorBackprop(LearningRule):
+    """Back-propagation carried by spikes, with weight transport (inspired by Shrestha et al. 2019).
+
+    Citation of the inspiration: Shrestha, Fang, Wu & Qiu, "Approximating
+    back-propagation for a biologically plausible local learning rule in spiking
+    neural networks", ICONS 2019, doi:10.1145/3354265.3354275.
 
     Errors are carried by spikes of error neurons running alongside the forward
-    network during the same presentation, and every weight update is local and
-    STDP-shaped: an error spike at a neuron changes its input synapses in
-    proportion to their pre-synaptic spike traces.
+    network during the same presentation, and each synapse changes by the product
+    of its post-synaptic error spikes and a trace of its pre-synaptic spikes. The
+    hidden error neurons receive the output errors through the **transposed
+    forward weights**: this is back-propagation with weight transport
+    (``weight_transport = True``), carried by spikes.
 
     *Output error neurons.* The target of output neuron ``k`` is a regular spike
     train at ``target_rate`` for the label's neuron and silence for the others,
@@ -92,14 +102,30 @@ class SpikeErrorPropagation(LearningRule):
     ``.grad`` as ``-dW / eta`` and applied by Adam with ``lr``, as for the other
     rules of the suite (the paper applies it with a plain learning rate).
 
-    The structure (spiking error neurons, error propagation through the forward
-    weights, an error-spike x pre-trace update) follows the paper; the particular
-    target train, the activity gate as the derivative and the error thresholds are
-    this implementation's choices, stated above.
+    **Not Shrestha et al.'s rule.** Only the ICONS 2019 abstract could be read; the
+    first author's released algorithm (EMSTDP, ``zmeidd/EMSTDP``) differs in its
+    core: it presents each example in two phases, injects the error spikes into
+    the forward neurons during the second phase, and changes each synapse by the
+    pre-synaptic activity of phase 1 times the change of the post-synaptic
+    neuron's *own* firing between the phases (with non-leaky integrate-and-fire
+    neurons reset to zero, count-based output errors with threshold 3, per-weight
+    RMS-normalised steps and clipping). Here there is one phase, no injection, and
+    the update multiplies the *error* spikes with pre-synaptic traces (a
+    three-factor "error x pre-trace" rule); the neurons are the benchmark's LIF
+    (beta 0.95, reset by subtraction), the input is independent Bernoulli per
+    pixel, the target train, the activity gate as the derivative and the error
+    thresholds are this implementation's choices, and Adam applies the update.
+    The abstract counts the "coherent copy of weight matrices" among the
+    requirements of backprop the paper sets out to avoid; whether the paper's own
+    rule uses transposed or random feedback could not be checked. No published
+    values (none could be read).
     """
 
-    name = "spike_error_propagation"
-    description = "Errors carried by spiking error neurons; local STDP-shaped weight updates (Shrestha et al. 2019)"
+    name = "spiking_error_backprop"
+    description = (
+        "Back-propagation carried by spiking error neurons through the transposed forward weights "
+        "(weight transport), error-spike x pre-trace updates; inspired by Shrestha et al. 2019"
+    )
     citation = (
         "Shrestha, Fang, Wu & Qiu (2019), Approximating back-propagation for a biologically "
         "plausible local learning rule in spiking neural networks, International Conference on "
@@ -171,5 +197,5 @@ class SpikeErrorPropagation(LearningRule):
 
 @hookimpl
 def biobench_register_rules() -> list[type[LearningRule]]:
-    """Register spike-based error propagation."""
-    return [SpikeErrorPropagation]
+    """Register back-propagation carried by spiking error neurons."""
+    return [SpikingErrorBackprop]

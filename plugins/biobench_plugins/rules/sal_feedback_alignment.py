@@ -1,6 +1,9 @@
-"""Spike-based alignment learning, SAL (Gierlich, Baumbach, Kungl, Max & Petrovici 2025).
+"""Feedback alignment on a LIF network whose feedback weights are learned by a SAL-style spike-timing rule.
 
-Feedback weights learn, from spike timing alone, the forward weights they pair with.
+After spike-based alignment learning, SAL (Gierlich, Baumbach, Kungl, Max & Petrovici
+2025): feedback weights learn, from noise-driven spike timing alone, the forward
+weights they pair with. This is an adaptation of SAL's mechanism to this benchmark's
+LIF layers, not the paper's networks (see the rule's docstring for every difference).
 """
 
 from __future__ import annotations
@@ -59,8 +62,13 @@ def _earlier_spikes_trace(spikes: Tensor, decay: float) -> Tensor:
     return trace
 
 
-class SpikeAlignmentLearning(FeedbackPathwayRule):
-    """Spike-based alignment learning, SAL (Gierlich et al. 2025), on a feedback-alignment network.
+class SalFeedbackAlignment(FeedbackPathwayRule):
+    """Feedback alignment with feedback weights learned by a SAL-style rule (after Gierlich et al. 2025).
+
+    Citation of the mechanism: Gierlich, Baumbach, Kungl, Max & Petrovici,
+    arXiv:2503.02642 (v1 2025: "Weight transport through spike timing for robust
+    local gradients"; v3: "Spike-based alignment learning solves the weight
+    transport problem"); official code ``unibe-cns/sal-code``.
 
     **Error pathway.** As in feedback alignment, the error reaching a layer's input
     goes through a feedback matrix ``B_l`` instead of the transported forward
@@ -99,17 +107,46 @@ class SpikeAlignmentLearning(FeedbackPathwayRule):
     the rule's own generator, seeded from the run's. Layer 1's input is the data,
     not a population of neurons, so only layers after the first have ``B_l``.
 
-    The paper's derivation and exact kernels are in continuous time for its
-    sampling and cortical-microcircuit networks; this is the same mechanism on
-    this benchmark's discrete-time LIF layers, with the traces and delays stated
-    above.
+    **What is SAL's and what is not.** SAL's: only the feedback synapses are
+    changed by it, with a Hebbian term for lower-before-upper spike pairs and an
+    anti-Hebbian term for upper-before-lower pairs (exponential windows), whose
+    fixed point is ``B = W^T``; alignment phases alternate with task learning;
+    parallel trials; ``B`` starts like feedback alignment's. Not SAL's (departures
+    from the paper and its code):
+
+    1. Neurons and noise: the paper's alignment network uses stochastic escape-noise
+       ("GLM") neurons with an absolute refractory period ``t_ref`` and rectangular
+       PSPs of length ``t_ref``, the setting in which ``B -> W^T`` is derived; here the
+       network's own deterministic LIF neurons (beta 0.95, reset by subtraction)
+       are driven by external Gaussian current noise, and whether ``B`` converges
+       to ``W^T`` (rather than to a scaled or distorted copy) is measured, not derived.
+    2. Window: the code uses ``tau = t_ref = 10`` steps truncated at ``2 t_ref`` and
+       divides by the window length; here ``tau = 2`` steps, untruncated.
+    3. Layer pairs are simulated one at a time with the lower layer's bottom-up
+       input silenced; the paper simulates the whole network together.
+    4. Schedule: the paper's deep-network experiment (SymmNet, arXiv v2) runs 5
+       phases of 2000 steps x 32 trials once per epoch; here 20 + 20 steps x 32
+       trials before every update.
+    5. Forward learning: in the paper's MNIST-capable experiment the forward
+       network is a rate ANN trained with feedback alignment through ``B`` (spikes
+       only in the alignment network); training a spiking forward network by
+       surrogate-gradient BPTT through ``B`` is this benchmark's combination.
+    6. Scale of the update (``eta_B`` per pair and trial, 0.03, vs the code's
+       ``sal_lr = 0.04`` divided by the window length) and shape convention
+       (``(upper, lower)`` here, ``(lower, upper)`` in the code).
+
+    No published values: SAL's MNIST numbers (SymmNet, v2 figures) could not be
+    read, and this is not that setup.
     """
 
-    name = "spike_alignment_learning"
-    description = "Spike-based alignment learning: feedback weights learned from noise-driven spike timing"
+    name = "sal_feedback_alignment"
+    description = (
+        "Feedback alignment on LIF neurons with feedback weights learned by a SAL-style "
+        "spike-timing rule from noise (after Gierlich et al. 2025; not the paper's networks)"
+    )
     citation = (
         "Gierlich, Baumbach, Kungl, Max & Petrovici (2025), Weight transport through spike timing "
-        "for robust local gradients, arXiv:2503.02642"
+        "for robust local gradients, arXiv:2503.02642 (mechanism adapted to LIF layers)"
     )
     #: ``stepping``: the architecture's layers can be advanced one time step at a time on their own.
     family = "feedback alignment"
@@ -224,5 +261,5 @@ class SpikeAlignmentLearning(FeedbackPathwayRule):
 
 @hookimpl
 def biobench_register_rules() -> list[type[LearningRule]]:
-    """Register spike-based alignment learning."""
-    return [SpikeAlignmentLearning]
+    """Register feedback alignment with SAL-learned feedback."""
+    return [SalFeedbackAlignment]
