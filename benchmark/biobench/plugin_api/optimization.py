@@ -8,7 +8,9 @@ the command line (``--optimizer``, ``--lr``, ``--momentum``, ``--weight-decay``,
 
 Schedules change the step size once per epoch: ``step`` multiplies it by ``gamma``
 every ``step_epochs`` epochs, ``exponential`` by ``gamma`` every epoch, ``cosine``
-anneals it to 0 over the run's epochs (``torch.optim.lr_scheduler.CosineAnnealingLR``).
+anneals it to 0 over the run's epochs (``torch.optim.lr_scheduler.CosineAnnealingLR``),
+``linear`` multiplies it by ``1 - e / E`` during epoch ``e`` (0-based) of ``E`` (the
+annealing of Krotov & Hopfield 2019's code).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import torch
 from biobench.plugin_api.hyperparameters import Hyperparameter, LogUniform, check_options
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULES = ("constant", "step", "exponential", "cosine")
+SCHEDULES = ("constant", "step", "exponential", "cosine", "linear")
 
 #: Every optimiser setting, with the harness's default and its source.
 OPTIMIZER_OPTIONS: dict[str, Hyperparameter] = {
@@ -96,4 +98,7 @@ def build_scheduler(
         return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=s.gamma)
     if s.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs))
+    if s.schedule == "linear":
+        total = max(1, epochs)
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: max(0.0, 1.0 - epoch / total))
     raise ValueError(f"unknown schedule {s.schedule!r}; known: {', '.join(SCHEDULES)}")
