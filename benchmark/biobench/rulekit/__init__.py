@@ -12,6 +12,7 @@ from biobench.rulekit.perturbation import (
     derived_generator,
     per_example_losses,
 )
+from biobench.rulekit.plasticity import PlasticityOptimizer
 from biobench.rulekit.traces import decay_per_step, exponential_trace
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "gupta_stdp_change",
     "FeedbackPathwayRule",
     "NodePerturbationRule",
+    "PlasticityOptimizer",
     "clamped_signals",
     "decay_per_step",
     "derived_generator",
