@@ -45,6 +45,7 @@ from biobench.plugin_api import (
 )
 from biobench.rulekit import (
     WERFEL_2005,
+    CompetitiveHebbianRule,
     FeedbackPathwayRule,
     NodePerturbationRule,
     PlasticityOptimizer,
@@ -75,6 +76,7 @@ __all__ = [
     "RULE_FAMILIES",
     "VALIDATION_SIZE",
     "WERFEL_2005",
+    "CompetitiveHebbianRule",
     "Architecture",
     "DataError",
     "FeedbackFn",

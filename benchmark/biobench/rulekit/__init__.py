@@ -4,6 +4,7 @@ Rules never import each other: what several rules need lives here.
 """
 
 from biobench.rulekit.associative import balanced_signs, gupta_stdp_change
+from biobench.rulekit.competitive import CompetitiveHebbianRule
 from biobench.rulekit.feedback import FeedbackPathwayRule, uniform_feedback
 from biobench.rulekit.hebbian import clamped_signals
 from biobench.rulekit.perturbation import (
@@ -17,6 +18,7 @@ from biobench.rulekit.traces import decay_per_step, exponential_trace
 
 __all__ = [
     "WERFEL_2005",
+    "CompetitiveHebbianRule",
     "balanced_signs",
     "gupta_stdp_change",
     "FeedbackPathwayRule",
