@@ -174,3 +174,17 @@ def test_pairings_of_the_competitive_network(registry):
     for name in ("snn", "mlp"):
         reason = registry.unsupported_reason(registry.get("architecture", name).cls(), StdpCompetitive, task)
         assert reason is not None and "assigned_readout" in reason
+
+
+@pytest.mark.slow
+def test_competitive_stdp_beats_chance_on_the_smoke_budget(tmp_path, data_dir):
+    """25 neurons, 200 training images of 100 ms, classes assigned by response: far above chance (0.1)."""
+    from helpers import run_context
+
+    from biobench.training import runner
+
+    spec = runner.RunSpec("mnist", "snn-competitive", "stdp_competitive", 0, "smoke")
+    record = runner.execute(spec, run_context(tmp_path, data_dir))
+    assert record["status"] == "ok", record.get("reason")
+    assert record["metrics"]["test_acc"] > 0.25
+    assert record["config"]["run"]["batch_size"] == 20 and record["data"]["train_examples"] == 200

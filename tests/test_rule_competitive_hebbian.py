@@ -228,3 +228,20 @@ def test_the_competitive_networks_have_no_hidden_bias_and_the_papers_activations
         _, signals = soft.forward_with_signals(x)
         torch.testing.assert_close(signals[0].post, torch.softmax(5.0 * x @ soft.layers[0].weight.t(), dim=1))
     assert "rate" in RectifiedPowerMLP.capabilities and "rate" not in SoftmaxMLP.capabilities
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("architecture", "rule", "floor"), [("mlp-repu", "krotov_hopfield", 0.85), ("mlp-softmax", "softhebb", 0.85)])
+def test_competitive_rules_learn_mnist_with_a_small_budget(tmp_path, data_dir, architecture, rule, floor):
+    """100 hidden units, 2 epochs on 10,000 images (seed 0): a trained read-out on features learnt without labels."""
+    from helpers import run_context
+
+    from biobench.training import runner
+
+    spec = runner.RunSpec(
+        "mnist", architecture, rule, 0, "full", epochs=2,
+        architecture_options=(("hidden", 100),), run_options=(("train_subset", 10000),),
+    )
+    record = runner.execute(spec, run_context(tmp_path, data_dir))
+    assert record["status"] == "ok", record.get("reason")
+    assert record["metrics"]["test_acc"] > floor
