@@ -317,6 +317,71 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
+def cmd_tune(args: argparse.Namespace, console: Console) -> int:
+    """Tune every chosen pairing with the same budget on validation, then run the best options on fresh seeds."""
+    from dataclasses import replace
+
+    from biobench import execution
+    from biobench.training import runner
+    from biobench.tuning.study import TuningBudget, TuningProgress, default_storage, tune_pairing
+
+    if not (args.all or args.arch or args.rule):
+        raise UsageError("say what to tune: --all, or --arch NAME and/or --rule NAME (repeatable)")
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
+    budget = TuningBudget(
+        trials=args.trials, epochs_per_trial=args.epochs_per_trial, profile=args.profile,
+        sampler=args.sampler, pruner=args.pruner, seeds=tuple(args.seeds),
+    )
+    reg = _load(args)
+    _report_plugin_errors(reg, console)
+    args.seeds, args.epochs, args.batch_size = [0], None, None
+    args.threads, args.train_on_validation = None, False
+    for flag in OPTIMIZER_FLAGS:
+        setattr(args, flag, None)
+    bases = plan_from_args(args, reg)
+    out = Path(args.out)
+    _check_out_dir(out)
+    supported = []
+    for spec in bases:
+        resolved = runner.resolve(spec, reg)
+        reason = reg.unsupported_reason(resolved.architecture, resolved.rule_cls, resolved.task)
+        if reason:
+            console.print(f"[yellow]not tuned:[/] {escape(spec.label)}: {escape(reason)}")
+        else:
+            supported.append(spec)
+    preflight(supported, reg, args.data_dir)
+    storage = args.storage or default_storage(out)
+
+    def run_grid(specs: list[Any], ctx: Any) -> list[dict[str, Any]]:
+        return execution.run(specs, ctx, executor=args.executor, jobs=args.jobs, address=args.address)
+
+    def trial(study: str, done: int, total: int, status: str, value: float | None, best: float | None, eta: float) -> None:
+        shown = "—" if value is None else f"{value:.4f}"
+        best_text = "—" if best is None else f"{best:.4f}"
+        console.print(f"{escape(study)}: trial {done}/{total} {status}, validation {shown} (best {best_text}), "
+                      f"about {eta:.0f} s left")
+
+    results = []
+    for base in supported:
+        result = tune_pairing(
+            replace(base, seed=budget.seeds[0]), reg, out, args.data_dir, budget, storage, run_grid,
+            TuningProgress(trial=trial), parallel=args.jobs or 1,
+        )
+        results.append(result)
+        best = "—" if result.best_value is None else f"{result.best_value:.4f}"
+        console.print(
+            f"[green]{escape(result.study)}[/]: {result.trials_complete} complete, {result.trials_pruned} pruned, "
+            f"{result.trials_failed} failed; best validation {best} with {escape(json.dumps(result.best_options))}"
+            + (f"; {escape(result.note)}" if result.note else "")
+        )
+    tuned = [r for result in results for r in result.records]
+    if tuned:
+        return _summarise(tuned, console, out)
+    console.print("nothing was tuned")
+    return EXIT_OK
+
+
 def cmd_leaderboard(args: argparse.Namespace, console: Console) -> int:
     """Render (or with --check, verify) the leaderboard tables, README block and report."""
     from biobench.results import leaderboard, records
@@ -416,6 +481,42 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--address", metavar="ADDR", help="Ray cluster address (e.g. auto or HOST:6379); "
                    "default: start a local Ray instance")
     r.set_defaults(func=cmd_run)
+
+    t = sub.add_parser(
+        "tune",
+        help="tune each pairing with the same budget on validation; run the best options on fresh seeds",
+        description=(
+            "Tune the options each rule, architecture and the optimiser declare tunable (their search spaces), "
+            "with the same budget for every pairing: --trials trials of the --profile budget (--epochs-per-trial "
+            "epochs), scored by validation accuracy after the trial's last epoch; the test split is not evaluated "
+            "during tuning. Hopeless trials are pruned (median of earlier trials at the same epoch). The best "
+            "options are then run on --seeds with every measurement, as the leaderboard's tuned track."
+        ),
+    )
+    t.add_argument("--all", action="store_true", help="every supported architecture x rule pairing")
+    t.add_argument("--arch", action="append", metavar="NAME", help="architecture (repeatable)")
+    t.add_argument("--rule", action="append", metavar="NAME", help="learning rule (repeatable)")
+    t.add_argument("--task", action="append", metavar="NAME", help="task (repeatable; default mnist)")
+    t.add_argument("--profile", choices=sorted(PROFILES), default="ci", help="budget of every trial (default: ci)")
+    t.add_argument("--trials", type=int, default=8, metavar="N", help="trials per pairing (default: 8)")
+    t.add_argument("--epochs-per-trial", type=int, metavar="N", help="epochs of every trial (default: the profile's)")
+    t.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], metavar="SEED",
+                   help="fresh seeds the best options run on (default: 0 1 2 3 4; trials use seed 1000)")
+    t.add_argument("--sampler", choices=("qmc", "tpe"), default="qmc",
+                   help="qmc: scrambled Sobol points (default; even coverage for small budgets); tpe: Optuna's TPE")
+    t.add_argument("--pruner", choices=("median", "none"), default="median", help="stop hopeless trials early")
+    t.add_argument("--storage", metavar="URL",
+                   help="Optuna storage of the studies (default: sqlite:///OUT/tuning/studies.db); any database URL "
+                        "Optuna accepts shares a study between machines; an interrupted study resumes from it")
+    t.add_argument("--out", default=DEFAULT_OUT, help=f"results folder: tuned records here, trial records in OUT/tuning/ (default: {DEFAULT_OUT})")
+    t.add_argument("--data-dir", default=None, help="data root (default: $BIOBENCH_DATA or the user cache)")
+    t.add_argument("--arch-option", action="append", metavar="KEY=VALUE", help="fixed architecture option (JSON value)")
+    t.add_argument("--rule-option", action="append", metavar="KEY=VALUE", help="fixed rule option (JSON value)")
+    t.add_argument("--task-option", action="append", metavar="KEY=VALUE", help="fixed task option (JSON value)")
+    t.add_argument("--executor", choices=EXECUTORS, default="local", help="local (default) or ray: where trials run")
+    t.add_argument("--jobs", type=int, metavar="N", help="trials at a time (local worker processes, or Ray tasks)")
+    t.add_argument("--address", metavar="ADDR", help="Ray cluster address (with --executor ray)")
+    t.set_defaults(func=cmd_tune, force=False)
 
     rep = sub.add_parser("report", help="render figures and an HTML page from result records")
     rep.add_argument("--results", default=DEFAULT_OUT, help=f"folder of records (default: {DEFAULT_OUT})")

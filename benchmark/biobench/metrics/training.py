@@ -158,7 +158,11 @@ class LearningCurvesMeasurement(Measurement):
                 metrics[key] = h[source][-1]
             else:
                 metrics[key] = None
-                reasons[key] = "no epoch completed" if not h[source] else "no validation split (trained on it)"
+                reasons[key] = (
+                    "no epoch completed" if not h[source]
+                    else "the test split is not evaluated in tuning trials" if key == "test_acc"
+                    else "no validation split (trained on it)"
+                )
         if h["epoch_time_s"]:
             metrics["time_per_epoch_s"] = sum(h["epoch_time_s"]) / len(h["epoch_time_s"])
         else:
@@ -169,6 +173,8 @@ class LearningCurvesMeasurement(Measurement):
             best = max(validated, key=lambda pair: (pair[0], -pair[1]))[1]
             metrics["best_val_epoch"] = h["epoch"][best]
             metrics["test_acc_at_best_val"] = h["test_acc"][best]
+            if metrics["test_acc_at_best_val"] is None:
+                reasons["test_acc_at_best_val"] = "the test split is not evaluated in tuning trials"
         else:
             metrics["best_val_epoch"] = metrics["test_acc_at_best_val"] = None
             why = "no epoch completed" if not h["epoch"] else "no validation split (trained on it)"

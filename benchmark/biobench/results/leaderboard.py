@@ -100,12 +100,20 @@ def load_records(results_dir: Path, warn: Callable[[str], None] | None = None) -
 
 def variant_text(overrides: dict[str, dict[str, Any]]) -> str:
     """The options a configuration sets beyond the defaults, e.g. ``optimizer.lr=0.01``; ``defaults`` if none."""
+    def shown(value: Any) -> str:
+        return f"{value:.3g}" if isinstance(value, float) else json.dumps(value, sort_keys=True)
+
     parts = [
-        f"{kind}.{key}={json.dumps(value, sort_keys=True)}"
+        f"{kind}.{key}={shown(value)}"
         for kind, values in sorted((overrides or {}).items())
         for key, value in sorted(values.items())
     ]
     return ", ".join(parts) if parts else "defaults"
+
+
+def is_primary(row: dict[str, Any]) -> bool:
+    """Whether a row is its pairing's headline configuration: the defaults, or the tuned track's choice."""
+    return row["track"] == "tuned" or row["variant"] == "defaults"
 
 
 def _first_line(text: str | None, limit: int = 200) -> str:
@@ -233,10 +241,10 @@ def _compare_with_reference(
     rows: list[dict[str, Any]], groups: dict[tuple[str, ...], list[dict[str, Any]]],
     by_seed: dict[tuple[str, ...], dict[int, float]],
 ) -> None:
-    """Fill the ``vs_reference*`` columns: paired test against the reference rule's default configuration."""
+    """Fill the ``vs_reference*`` columns: paired test against the reference rule's headline configuration."""
     references: dict[tuple[str, ...], tuple[str, ...]] = {}
     for key, row in zip(groups, rows, strict=True):
-        if row["reference"] and row["variant"] == "defaults":
+        if row["reference"] and is_primary(row):
             references[(row["task"], row["architecture"], row["profile"], row["track"])] = key
     for key, row in zip(groups, rows, strict=True):
         row["vs_reference_diff"] = row["vs_reference_p"] = None
@@ -364,7 +372,7 @@ def _groups(frame: pd.DataFrame) -> list[tuple[tuple[str, str, str, str], list[d
 
 
 def headline(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """The rules x architectures matrix of each (task, profile): test accuracy of the default configurations.
+    """The rules x architectures matrix of each (task, profile): test accuracy of the headline configurations.
 
     The tuned track when it has rows for the (task, profile), the defaults track
     otherwise. Each entry: task, profile, track, architectures, and rows of
@@ -373,7 +381,7 @@ def headline(frame: pd.DataFrame) -> list[dict[str, Any]]:
     run has None.
     """
     out = []
-    rows = [r for r in _rows(frame) if r["variant"] == "defaults"]
+    rows = [r for r in _rows(frame) if is_primary(r)]
     for task, profile in sorted({(r["task"], r["profile"]) for r in rows}):
         here = [r for r in rows if (r["task"], r["profile"]) == (task, profile)]
         track = "tuned" if any(r["track"] == "tuned" for r in here) else "default"
