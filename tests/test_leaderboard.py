@@ -273,9 +273,9 @@ def test_configurations_are_rows_of_their_own_named_by_their_options():
         _configured("mlp", "fa", seed, 0.8, overrides={"rule": {"feedback_scale": 2.0}}) for seed in (0, 1)
     ]
     frame = lb.summarise(recs)
-    assert list(frame["variant"]) == ["defaults", "rule.feedback_scale=2.0"]
+    assert list(frame["variant"]) == ["defaults", "rule.feedback_scale=2"]
     assert frame["config_id"].nunique() == 2
-    assert lb.rule_text(frame.to_dict(orient="records")[1]) == "fa [rule.feedback_scale=2.0]"
+    assert lb.rule_text(frame.to_dict(orient="records")[1]) == "fa [rule.feedback_scale=2]"
 
 
 def test_intervals_and_the_paired_comparison_with_the_reference():

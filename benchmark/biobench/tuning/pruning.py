@@ -14,14 +14,25 @@ from typing import Any
 
 from biobench.metrics.measurement import Measurement, RunState, StopRun
 
+PRUNERS = ("median", "none")
+
+
+def make_pruner(name: str) -> Any:
+    """The Optuna pruner called ``name``: ``median`` (of earlier trials at the same epoch) or ``none``."""
+    import optuna
+
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
+    raise ValueError(f"unknown pruner {name!r}; known: {', '.join(PRUNERS)}")
+
 
 class TrialReporter(Measurement):
     """Reports a trial's per-epoch validation accuracy to its Optuna study and applies the pruner."""
 
     def __init__(self, run: RunState) -> None:
         import optuna
-
-        from biobench.tuning.study import make_pruner
 
         tuning = run.tuning
         self.history = run.history

@@ -34,10 +34,11 @@ from typing import Any
 
 from biobench.plugin_api.registry import Registry
 from biobench.training import runner
+from biobench.tuning import pruning
 from biobench.tuning import space as space_mod
 
 SAMPLERS = ("tpe", "qmc")
-PRUNERS = ("median", "none")
+PRUNERS = pruning.PRUNERS
 #: The seed of every tuning trial: never one of the evaluation seeds.
 TRIAL_SEED = 1000
 
@@ -118,15 +119,6 @@ def _sampler(name: str, seed: int) -> Any:
     return optuna.samplers.TPESampler(seed=seed)
 
 
-def make_pruner(name: str) -> Any:
-    """The Optuna pruner called ``name`` (``median`` or ``none``)."""
-    import optuna
-
-    if name == "none":
-        return optuna.pruners.NopPruner()
-    return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
-
-
 def open_study(name: str, storage: str, budget: TuningBudget) -> Any:
     """Create or load the study; a stored study with another budget is an error (it would mix budgets)."""
     import optuna
@@ -134,7 +126,7 @@ def open_study(name: str, storage: str, budget: TuningBudget) -> Any:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         study_name=name, storage=storage, load_if_exists=True, direction="maximize",
-        sampler=_sampler(budget.sampler, budget.trial_seed), pruner=make_pruner(budget.pruner),
+        sampler=_sampler(budget.sampler, budget.trial_seed), pruner=pruning.make_pruner(budget.pruner),
     )
     stored = study.user_attrs.get("budget")
     described = budget.describe()
@@ -198,8 +190,6 @@ def tune_pairing(
     """
     import optuna
 
-    from biobench.tuning.pruning import trial_reporter
-
     progress = progress or TuningProgress()
     resolved = runner.resolve(base, registry)
     name = study_name(base.task, base.architecture, base.rule, base.profile)
@@ -209,7 +199,7 @@ def tune_pairing(
     _abandon_running(study)
     trial_dir = Path(out_dir) / "tuning" / name
     trial_ctx = runner.RunContext(
-        registry=registry, out_dir=trial_dir, data_dir=data_dir, measurement_factories=[trial_reporter]
+        registry=registry, out_dir=trial_dir, data_dir=data_dir, measurement_factories=[pruning.trial_reporter]
     )
     trial_base = replace(
         base, seed=budget.trial_seed, epochs=budget.epochs_per_trial or base.epochs,
