@@ -64,9 +64,9 @@ def test_a_budget_is_checked_and_a_study_refuses_another_budget(tmp_path):
         open_study("s", storage, TuningBudget(trials=4))
 
 
-def _run_state(tuning, val_acc):
+def _run_state(trial, val_acc):
     return RunState(seed=1000, network=None, rule=None, task=None, data=None, profile=None,
-                    history={"val_acc": list(val_acc)}, tuning=tuning)
+                    history={"val_acc": list(val_acc)}, provenance={"trial": trial} if trial else {})
 
 
 def test_a_hopeless_trial_is_pruned_and_a_good_one_goes_on(tmp_path):
@@ -100,7 +100,7 @@ def test_a_tiny_study_tunes_two_pairings_resumes_and_feeds_the_tuned_track(tmp_p
     tuned = records.read_records(tmp_path)
     assert len(tuned) == 4 and all(r["track"] == "tuned" for r in tuned)
     for r in tuned:
-        t = r["tuning"]
+        t = r["provenance"]["tuning"]
         assert t["trials"] == 3 and t["budget"]["trials"] == 3 and "optimizer.lr" in t["search_space"]
         assert r["overrides"]["optimizer"]["lr"] == t["options"]["optimizer"]["lr"]
         assert t["selected_on"].startswith("validation accuracy")

@@ -382,6 +382,66 @@ def cmd_tune(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
+def cmd_reproduce(args: argparse.Namespace, console: Console) -> int:
+    """List, run, render or check the published setups that plugins declare."""
+    from biobench.results import records as records_mod
+    from biobench.results import reproductions
+    from biobench.training import runner, setups
+
+    reg = _load(args)
+    _report_plugin_errors(reg, console)
+    declared = setups.published_setups(reg)
+    out, markdown = Path(args.out), Path(args.markdown)
+    if args.list:
+        table = Table(title="Published setups", title_justify="left")
+        for col in ("id", "pairing", "source", "published values", "seeds", "short epochs"):
+            table.add_column(col, overflow="fold")
+        for d in declared:
+            s = d.setup
+            values = "; ".join(
+                f"{v.metric}{f'@{v.epoch}' if v.epoch else ''}={v.value:g}±{v.tolerance:g}" for v in s.published
+            )
+            table.add_row(
+                escape(s.id), escape(f"{s.task}/{s.architecture}/{s.rule}"), escape(f"{s.citation}; {s.source}"),
+                escape(values), str(s.seeds), str(s.short_epochs or "—"),
+            )
+        console.print(table)
+        console.print(f"{len(declared)} published setups")
+        return EXIT_OK
+    if args.compare:
+        fresh = records_mod.read_records(Path(args.compare), warn=lambda m: console.print(f"[yellow]{escape(m)}[/]"))
+        committed = records_mod.read_records(out) if out.is_dir() else []
+        problems = reproductions.regressions(fresh, committed)
+        for problem in problems:
+            console.print(f"[red]regression:[/] {escape(problem)}")
+        console.print(f"{len(problems)} reproduction(s) that agreed no longer agree")
+        return EXIT_FAILED_RUNS if problems else EXIT_OK
+    if not args.render:
+        known = {d.setup.id: d for d in declared}
+        chosen = list(known) if args.all else list(args.setups or [])
+        if not chosen:
+            raise UsageError("name setups to run (see --list), or --all")
+        unknown = [c for c in chosen if c not in known]
+        if unknown:
+            raise registry_mod.UnknownNameError("published setup", unknown[0], known)
+        specs = [spec for c in chosen for spec in setups.setup_specs(known[c], args.budget, args.seeds)]
+        _check_out_dir(out)
+        preflight(specs, reg, args.data_dir)
+        ctx = runner.RunContext(
+            registry=reg, out_dir=out, data_dir=args.data_dir, force=args.force,
+            warn=lambda message: console.print(f"[yellow]warning:[/] {escape(message)}"),
+        )
+        results = _run_with_progress(specs, ctx, console, [], executor=args.executor, jobs=args.jobs, address=None)
+        _summarise(results, console, out)
+    if out.is_dir():
+        recs = records_mod.read_records(out, warn=lambda m: console.print(f"[yellow]{escape(m)}[/]"))
+        label = os.path.relpath(out.resolve(), markdown.parent.resolve())
+        markdown.parent.mkdir(parents=True, exist_ok=True)
+        markdown.write_text(reproductions.render_markdown(recs, Path(label).as_posix()), encoding="utf-8")
+        console.print(f"reproduction table written to {escape(str(markdown))}")
+    return EXIT_OK
+
+
 def cmd_leaderboard(args: argparse.Namespace, console: Console) -> int:
     """Render (or with --check, verify) the leaderboard tables, README block and report."""
     from biobench.results import leaderboard, records
@@ -517,6 +577,33 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--jobs", type=int, metavar="N", help="trials at a time (local worker processes, or Ray tasks)")
     t.add_argument("--address", metavar="ADDR", help="Ray cluster address (with --executor ray)")
     t.set_defaults(func=cmd_tune, force=False)
+
+    rp = sub.add_parser(
+        "reproduce",
+        help="run the published setups plugins declare and compare with the published numbers",
+        description=(
+            "Published setups are declared by the plugins (a paper's exact configuration and numbers, with their "
+            "source). --list names them; naming setups (or --all) runs them on their seeds and renders the "
+            "reproduction table (published vs measured, agree or differ) from the records."
+        ),
+    )
+    rp.add_argument("setups", nargs="*", metavar="SETUP", help="setup ids to run (see --list)")
+    rp.add_argument("--list", action="store_true", help="list every published setup with its source")
+    rp.add_argument("--all", action="store_true", help="run every published setup")
+    rp.add_argument("--budget", choices=("short", "full"), default="short",
+                    help="short: the setup's first epochs, compared with the values published for them (default); "
+                         "full: the whole setup")
+    rp.add_argument("--seeds", type=int, metavar="N", help="seeds per setup (default: the setup's, at least 3)")
+    rp.add_argument("--out", default="leaderboard/reproductions", help="reproduction records (default: leaderboard/reproductions)")
+    rp.add_argument("--markdown", default="leaderboard/REPRODUCTIONS.md", help="where the table is written")
+    rp.add_argument("--render", action="store_true", help="only render the table from the records in --out")
+    rp.add_argument("--compare", metavar="FRESH_DIR",
+                    help="fail (exit 1) when a value that agrees in --out no longer agrees in FRESH_DIR's records")
+    rp.add_argument("--data-dir", default=None, help="data root (default: $BIOBENCH_DATA or the user cache)")
+    rp.add_argument("--force", action="store_true", help="re-run setups whose records exist")
+    rp.add_argument("--executor", choices=EXECUTORS, default="local", help="local (default) or ray")
+    rp.add_argument("--jobs", type=int, metavar="N", help="runs at a time")
+    rp.set_defaults(func=cmd_reproduce)
 
     rep = sub.add_parser("report", help="render figures and an HTML page from result records")
     rep.add_argument("--results", default=DEFAULT_OUT, help=f"folder of records (default: {DEFAULT_OUT})")

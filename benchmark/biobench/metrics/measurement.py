@@ -23,7 +23,7 @@ class RunState:
 
     ``history`` is the training loop's per-epoch record (``val_acc`` etc., filled at
     the end of each epoch, before :meth:`Measurement.after_epoch` is called);
-    ``tuning`` the run's tuning provenance (empty outside ``biobench tune``).
+    ``provenance`` where the run comes from (e.g. ``{"trial": ...}`` for a tuning trial).
     """
 
     seed: int
@@ -33,7 +33,7 @@ class RunState:
     data: Any
     profile: Any
     history: dict[str, list[Any]] = field(default_factory=dict)
-    tuning: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
 
 
 class StopRun(Exception):

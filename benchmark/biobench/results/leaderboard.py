@@ -36,7 +36,7 @@ from biobench.metrics import catalog
 from biobench.metrics.base import Column as MetricColumn
 from biobench.results import records as records_mod
 from biobench.results import report as report_mod
-from biobench.results import statistics, templating
+from biobench.results import reproductions, statistics, templating
 
 README_START = "<!-- leaderboard:start -->"
 README_END = "<!-- leaderboard:end -->"
@@ -619,6 +619,9 @@ def write(results_dir: Path, out_dir: Path, readme: Path | None, report: bool = 
             readme.write_text(replace_readme_block(readme.read_text(encoding="utf-8"), rendered.readme_block), encoding="utf-8")
         else:
             notes.append(f"{readme} does not exist; README block not written")
+    repro = reproduction_table(out_dir)
+    if repro is not None:
+        (out_dir / reproductions.MARKDOWN_FILE).write_text(repro, encoding="utf-8")
     if report:
         notes += report_mod.build_report(
             rendered.records, out_dir / REPORT_DIR, table_html=html_table(rendered.frame),
@@ -661,7 +664,22 @@ def check(results_dir: Path, out_dir: Path, readme: Path | None) -> list[str]:
             if expected != current:
                 problems.append(f"{readme}: the leaderboard block is stale:\n" + _diff(str(readme), expected, current))
     problems += report_mod.check_report(out_dir / REPORT_DIR, html_table(rendered.frame))
+    repro = reproduction_table(out_dir)
+    path = out_dir / reproductions.MARKDOWN_FILE
+    if repro is not None and (not path.exists() or path.read_text(encoding="utf-8") != repro):
+        problems.append(f"{path} differs from what the reproduction records render to; run `biobench reproduce --render`")
     return problems
+
+
+REPRODUCTIONS_DIR = "reproductions"
+
+
+def reproduction_table(out_dir: Path) -> str | None:
+    """``REPRODUCTIONS.md`` rendered from ``out_dir/reproductions/`` (None when there is no such folder)."""
+    folder = Path(out_dir) / REPRODUCTIONS_DIR
+    if not folder.is_dir():
+        return None
+    return reproductions.render_markdown(records_mod.read_records(folder, warn=lambda m: None), REPRODUCTIONS_DIR)
 
 
 # ---------------------------------------------------------------------------

@@ -97,7 +97,7 @@ SCHEMA: dict[str, Any] = {
         "track": {"enum": list(TRACKS)},
         "overrides": {"type": "object", "additionalProperties": {"type": "object"}},
         "data": {"type": "object"},
-        "tuning": {"type": "object"},
+        "provenance": {"type": "object"},
         "migrated_from": {"type": "integer"},
     },
     "allOf": [

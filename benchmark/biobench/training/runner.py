@@ -53,7 +53,8 @@ class RunSpec:
     :data:`biobench.training.profiles.RUN_KEYS`), ``optimizer_options`` the optimiser
     (keys of :data:`biobench.plugin_api.optimization.OPTIMIZER_OPTIONS`). ``track``
     names the leaderboard track (``default``, or ``tuned`` for a configuration chosen
-    by ``biobench tune``, whose provenance is the JSON text ``tuning``).
+    by ``biobench tune``); ``provenance`` is JSON text saying where the run comes from
+    (a tuning trial, the tuned choice of a study, a published setup), stored in the record.
     """
 
     task: str
@@ -69,7 +70,7 @@ class RunSpec:
     run_options: tuple[tuple[str, Any], ...] = ()
     task_options: tuple[tuple[str, Any], ...] = ()
     track: str = "default"
-    tuning: str = ""
+    provenance: str = ""
 
     @property
     def label(self) -> str:
@@ -229,8 +230,8 @@ def new_record(resolved: Resolved) -> dict[str, Any]:
     )
     record["overrides"] = spec.overrides()
     record["track"] = spec.track
-    if spec.tuning:
-        record["tuning"] = json.loads(spec.tuning)
+    if spec.provenance:
+        record["provenance"] = json.loads(spec.provenance)
     return record
 
 
@@ -362,7 +363,7 @@ def _train(resolved: Resolved, ctx: RunContext, record: dict[str, Any]) -> None:
     train_blocks = BatchBlocks(train_batches, MINIBATCHES_PER_STEP)
     run_state = RunState(
         seed=spec.seed, network=network, rule=rule, task=task, data=data, profile=profile,
-        history=module.history, tuning=json.loads(spec.tuning) if spec.tuning else {},
+        history=module.history, provenance=json.loads(spec.provenance) if spec.provenance else {},
     )
     curves = LearningCurvesMeasurement(module.history, network.parameter_count())
     measured = [m for m in (factory(run_state) for factory in ctx.measurement_factories) if m is not None]

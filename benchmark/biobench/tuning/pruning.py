@@ -2,7 +2,7 @@
 
 :func:`trial_reporter` is a measurement factory (module-level, so worker processes
 and Ray tasks import it by name). For a run that belongs to a tuning trial (its
-``tuning`` names a study, its storage and the trial), it reports the validation
+``provenance["trial"]`` names a study, its storage and the trial), it reports the validation
 accuracy after every epoch but the last and stops the run with
 :class:`~biobench.metrics.measurement.StopRun` (status ``pruned``) when the study's
 pruner says so.
@@ -34,7 +34,7 @@ class TrialReporter(Measurement):
     def __init__(self, run: RunState) -> None:
         import optuna
 
-        tuning = run.tuning
+        tuning = run.provenance["trial"]
         self.history = run.history
         study = optuna.load_study(
             study_name=tuning["study"], storage=tuning["storage"], pruner=make_pruner(tuning.get("pruner", "median"))
@@ -62,6 +62,7 @@ class TrialReporter(Measurement):
 
 def trial_reporter(run: RunState) -> TrialReporter | None:
     """The reporter of a tuning trial's run; None for any other run."""
-    if not {"study", "storage", "trial_id"} <= set(run.tuning):
+    trial = run.provenance.get("trial")
+    if not isinstance(trial, dict) or not {"study", "storage", "trial_id"} <= set(trial):
         return None
     return TrialReporter(run)

@@ -213,10 +213,10 @@ def tune_pairing(
             break
         batch = [study.ask(distributions) for _ in range(min(max(1, parallel), budget.trials - done))]
         specs = [
-            _spec(trial_base, space_mod.options_of(t.params), tuning=json.dumps(
-                {"study": name, "storage": storage, "trial": t.number, "trial_id": t._trial_id,
-                 "pruner": budget.pruner}, sort_keys=True
-            ))
+            _spec(trial_base, space_mod.options_of(t.params), provenance=json.dumps({"trial": {
+                "study": name, "storage": storage, "trial": t.number, "trial_id": t._trial_id,
+                "pruner": budget.pruner,
+            }}, sort_keys=True))
             for t in batch
         ]
         results = run_grid(specs, trial_ctx)
@@ -254,7 +254,7 @@ def tune_pairing(
         "options": options,
     }
     finals = [
-        _spec(base, options, seed=seed, track="tuned", tuning=json.dumps(provenance, sort_keys=True))
+        _spec(base, options, seed=seed, track="tuned", provenance=json.dumps({"tuning": provenance}, sort_keys=True))
         for seed in budget.seeds
     ]
     final_ctx = runner.RunContext(registry=registry, out_dir=Path(out_dir), data_dir=data_dir)
