@@ -50,8 +50,8 @@ class Nmnist(FixedSplitTask):
 
     name = "nmnist"
     description = "N-MNIST event-camera digits, 10 time bins of 2x17x17 spikes, for timed-input (spiking) nets"
-    dataset = NMNIST
     validation_note = "recordings of the training archive, in file-name order"
+    dataset = NMNIST
 
 
 @hookimpl
