@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from biobench import PlasticLinear
-from biobench.metrics import cost
+from biobench.metrics import catalog, cost
+from biobench.metrics.base import ScatterFigure
 from biobench.metrics.measurement import RunState
 from biobench.plugin_api.interfaces import TaskData
 from biobench.results import leaderboard as lb
@@ -126,13 +127,19 @@ def test_the_scatter_of_accuracy_against_cost_is_drawn_from_records(tmp_path):
     for i, r in enumerate(recs):
         r["metrics"]["update_macs"] = 1000.0 * (i + 1)
         r["metrics"]["peak_rss_growth_bytes"] = 1e6 * (i + 1)
-    notes = report_mod.build_report(recs, tmp_path, table_html=lb.html_table(lb.summarise(recs)),
-                                    provenance=lb.provenance(recs))
-    assert (tmp_path / "figures" / "accuracy_vs_cost_mnist_smoke.png").is_file()
-    assert not any("accuracy against cost" in n for n in notes)
-    assert "Accuracy against cost" in (tmp_path / "index.html").read_text()
-    headers = lb.metric_columns()
-    assert {"update_macs", "inference_synops_effective", "peak_rss_growth_mb"} <= {c.key for c in headers}
+    (spec,) = [f for f in catalog.figures() if isinstance(f, ScatterFigure)]
+    report = report_mod.Report()
+    report_mod.draw_scatter(spec, report_mod.grouped(recs), report_mod.Palette(recs), tmp_path, report)
+    assert [f.name for f in report.figures] == ["accuracy_vs_cost_mnist_smoke.png"] and not report.notes
+    assert (tmp_path / "accuracy_vs_cost_mnist_smoke.png").stat().st_size > 10_000
+    assert ("cost", "Accuracy against cost") in report_mod.SECTIONS
+    for r in recs:
+        for key in ("update_macs", "peak_rss_growth_bytes", "time_per_epoch_s"):
+            r["metrics"].pop(key, None)
+    report = report_mod.Report()
+    report_mod.draw_scatter(spec, report_mod.grouped(recs), report_mod.Palette(recs), tmp_path, report)
+    assert not report.figures and "no ok record has the values" in report.notes[0]
+    assert {"update_macs", "inference_synops_effective", "peak_rss_growth_mb"} <= {c.key for c in lb.metric_columns()}
 
 
 def test_the_harness_writes_cost_entries_that_validate(tmp_path, data_dir):
