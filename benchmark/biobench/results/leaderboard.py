@@ -154,7 +154,8 @@ def _aggregate(column: MetricColumn, values: list[float | None]) -> float | None
     return sum(present) / len(present)
 
 
-def _group_key(r: dict[str, Any]) -> tuple[str, ...]:
+def group_key(r: dict[str, Any]) -> tuple[str, ...]:
+    """The key of the leaderboard row a record belongs to: pairing, profile, track and configuration."""
     return (
         r["task"], r["architecture"], r["rule"], r["profile"], r.get("track", "default"),
         records_mod.configuration_hash(r["config"]),
@@ -174,7 +175,7 @@ def summarise(records: list[dict[str, Any]]) -> pd.DataFrame:
     columns = metric_columns()
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for r in records:
-        groups.setdefault(_group_key(r), []).append(r)
+        groups.setdefault(group_key(r), []).append(r)
     rank = next((c for c in columns if c.key == RANK_COLUMN), None)
     by_seed: dict[tuple[str, ...], dict[int, float]] = {}
     rows = []
