@@ -313,6 +313,22 @@ def test_compare_page_lists_every_rule_once_and_marks_divergence(board):
     assert len(groups) == len(legend)
 
 
+def test_accuracy_against_cost_has_one_linked_point_per_pairing(board, frame):
+    rows = [r for r in frame.to_dict(orient="records") if r["seeds_ok"]]
+    index = board["site"] / "index.html"
+    (spec,) = [f for f in figures_of(index).values() if f["links"]]
+    timed = [t for t in spec["data"] if t.get("legendgroup") not in (None, "architectures")]
+    assert {t["xaxis"] for t in timed} == {"x"}  # the fixtures have time per epoch only: one panel
+    points = {(html.unescape(text), link) for t in timed for text, link in zip(t["text"], t["customdata"], strict=True)}
+    assert points == {(f"{lb.rule_text(r)} on {r['architecture']}", site_mod.pairing_page(r)) for r in rows}
+    assert spec["layout"]["xaxis"]["type"] == "log"
+    assert sorted(_legend(spec)) == sorted({r["rule"] for r in rows} | {r["architecture"] for r in rows})
+    assert "Not drawn, no ok record has the values: MACs per example" in index.read_text()
+    compare = list(figures_of(board["site"] / "compare" / "mnist__smoke__mlp__default.html").values())
+    (cost,) = [f for f in compare if f["links"]]
+    assert all(link.startswith("../pairings/mnist__mlp__") for t in cost["data"] for link in t.get("customdata", []))
+
+
 def synthetic_record(rule: str, seed: int, losses: list[float], accs: list[float], status: str = "ok") -> dict[str, Any]:
     """A record of ``rule`` on the MLP with the given per-epoch losses and accuracies."""
     r = _fixture(FA_MLP)
@@ -368,6 +384,15 @@ def test_a_huge_loss_is_clipped_on_a_log_axis_without_swamping_the_others():
 ])
 def test_captions_are_rewritten_for_a_page_over_seeds(caption, expected):
     assert site_mod.seed_caption(caption, "One line per seed.") == expected
+
+
+def test_log_ticks_are_decades_or_written_out_values():
+    assert site_mod.log_ticks([0.1, 5.0, 300.0]) == {"dtick": 1}
+    ticks = site_mod.log_ticks([0.052, 0.3])
+    assert ticks["tickvals"] == [0.05, 0.1, 0.2] and ticks["ticktext"] == ["0.05", "0.1", "0.2"]
+    assert site_mod.log_ticks([0.8, 1.3])["ticktext"] == ["0.7", "0.8", "0.9", "1"]  # 1-2-5 gives too few
+    assert site_mod.log_ticks([2.1, 2.3]) == {}  # too narrow for round values
+    assert site_mod.log_ticks([]) == {} and site_mod.log_ticks([0.0, -1.0]) == {}
 
 
 def test_thirty_rules_get_distinct_colour_and_dash_pairs():

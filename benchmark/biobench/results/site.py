@@ -65,7 +65,13 @@ import numpy as np
 import pandas as pd
 
 from biobench.metrics import catalog
-from biobench.metrics.base import CurveFigure, HistoryFigure, LayerBarsFigure, SweepFigure
+from biobench.metrics.base import (
+    CurveFigure,
+    HistoryFigure,
+    LayerBarsFigure,
+    ScatterFigure,
+    SweepFigure,
+)
 from biobench.results import geometry as rsa
 from biobench.results import records as records_mod
 from biobench.results import report as report_mod
@@ -94,6 +100,8 @@ MAX_SIMILARITY_PAIRINGS = 80
 DIGITS = 5
 PANEL_COLUMNS = 3
 PANEL_HEIGHT = 290
+#: Marker symbols of architectures (sorted by name), the same on every map and scatter.
+ARCH_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "x", "star", "pentagon", "hexagon", "triangle-down")
 #: The matrix's colour scale (Plotly's perceptually uniform Viridis).
 COLOUR_SCALE = "Viridis"
 STATUS_ORDER = ("ok", "diverged", "failed", "unsupported", "pruned")
@@ -208,6 +216,11 @@ def _hex_rgba(colour: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
+def arch_symbols(archs: list[str]) -> dict[str, str]:
+    """One marker symbol per architecture, by sorted name."""
+    return {a: ARCH_SYMBOLS[i % len(ARCH_SYMBOLS)] for i, a in enumerate(sorted(set(archs)))}
+
+
 def palette(names: list[str]) -> dict[str, tuple[str, str]]:
     """A colour and a dash style per name, stable for a sorted list: Plotly's qualitative palettes."""
     from plotly import colors
@@ -250,6 +263,7 @@ class Panel:
     ylabel: str
     integer_x: bool = True
     log_y: bool = False
+    log_x: bool = False
     ylim: tuple[float, float] | None = None
     categorical: bool = False
     square: bool = False
@@ -280,6 +294,25 @@ class Plot:
 def _integer_ticks(xs: list[float]) -> dict[str, Any]:
     top = max([x for x in xs if x is not None] or [1.0])
     return {"tickmode": "linear", "tick0": 0, "dtick": max(1, math.ceil(top / 10)), "tickformat": "d"}
+
+
+def log_ticks(values: list[float]) -> dict[str, Any]:
+    """Ticks of a log axis: one per decade over two decades or more, else round values written out in full."""
+    positive = [v for v in values if isinstance(v, int | float) and v > 0 and math.isfinite(v)]
+    if not positive:
+        return {}
+    low, high = min(positive), max(positive)
+    if math.log10(high / low) >= 2:
+        return {"dtick": 1}
+    decades = range(math.floor(math.log10(low)) - 1, math.ceil(math.log10(high)) + 1)
+    for mantissas in ((1, 2, 5), (1, 2, 3, 4, 5, 6, 7, 8, 9)):
+        ticks = sorted(float(f"{m * 10.0 ** e:.12g}") for e in decades for m in mantissas)
+        inside = [t for t in ticks if low / 1.2 <= t <= high * 1.2]
+        if len(inside) >= 3:
+            break
+    if len(inside) < 2:
+        return {}  # a range too narrow for round values: Plotly's own ticks
+    return {"tickmode": "array", "tickvals": inside, "ticktext": [f"{t:g}" for t in inside]}
 
 
 def figure_spec(plot: Plot) -> dict[str, Any]:
@@ -325,15 +358,14 @@ def figure_spec(plot: Plot) -> dict[str, Any]:
             "showline": True, "linecolor": "#999", "ticks": "outside", "zeroline": False, "gridcolor": "#eee",
             "automargin": True,
         }
-        if panel.integer_x and not panel.categorical:
+        if panel.log_x:
+            xaxis.update(type="log", **log_ticks(xs_by_panel.get(i, [])))
+        elif panel.integer_x and not panel.categorical:
             xaxis.update(_integer_ticks(xs_by_panel.get(i, [])))
         if panel.categorical:
             xaxis["type"] = "category"
         if panel.log_y:
-            yaxis["type"] = "log"
-            ys = [v for t in plot.traces if t["panel"] == i for v in t.get("y", []) if isinstance(v, int | float) and v > 0]
-            if ys:  # one label per decade when the panel spans several, else 1-2-5 labels
-                yaxis["dtick"] = 1 if math.log10(max(ys) / min(ys)) >= 2 else "D2"
+            yaxis.update(type="log", **log_ticks([v for t in plot.traces if t["panel"] == i for v in t.get("y", [])]))
         if panel.ylim:
             yaxis["range"] = [math.log10(v) for v in panel.ylim] if panel.log_y else list(panel.ylim)
         if panel.square:
@@ -663,6 +695,68 @@ def _sweep_plot(spec: SweepFigure, series: list[Series]) -> Plot | None:
     return plot
 
 
+def _seed_mean(recs: list[dict[str, Any]], read: Callable[[dict[str, Any]], float | None]) -> float | None:
+    values = [v for v in (read(r["metrics"]) for r in recs if r["status"] == "ok") if v is not None]
+    values = [float(v) for v in values if math.isfinite(float(v))]
+    return sum(values) / len(values) if values else None
+
+
+def _architecture_legend(plot: Plot, archs: list[str], symbols: dict[str, str]) -> None:
+    for n, a in enumerate(sorted(archs)):
+        plot.traces.append({
+            "type": "scatter", "panel": 0, "mode": "markers", "x": [None], "y": [None], "name": _esc(a),
+            "legendgroup": "architectures", **({"legendgrouptitle": {"text": "architecture"}} if n == 0 else {}),
+            "marker": {"size": 11, "color": "#bbb", "symbol": symbols[a], "line": {"width": 1, "color": "#222"}},
+            "hoverinfo": "skip",
+        })
+
+
+def scatter_plot(spec: ScatterFigure, members: list[tuple[dict[str, Any], list[dict[str, Any]]]],
+                 colours: dict[str, tuple[str, str]], label: Callable[[dict[str, Any]], str], root: str = "") -> Plot | None:
+    """One point per configuration row (mean over its ok seeds) of ``spec.y`` against each panel's x.
+
+    Colour: rule; marker: architecture; hover names the pairing, a click opens its page
+    (``root``: the path from the page to the site folder).
+    """
+    symbols = arch_symbols([row["architecture"] for row, _ in members])
+    drawn = []
+    for read_x, xlabel, log in spec.panels:
+        by_rule: dict[str, list[tuple[dict[str, Any], float, float]]] = {}
+        for row, recs in members:
+            x, y = _seed_mean(recs, read_x), _seed_mean(recs, spec.y)
+            if x is not None and y is not None and (x > 0 or not log):
+                by_rule.setdefault(row["rule"], []).append((row, x, y))
+        if by_rule:
+            drawn.append((Panel("", xlabel, spec.ylabel, integer_x=False, log_x=log), by_rule))
+    missing = [xlabel for _, xlabel, _ in spec.panels if xlabel not in {panel.xlabel for panel, _ in drawn}]
+    plot = Plot(spec.title, spec.caption + " Hover over a point for its pairing; click it to open the pairing's page.",
+                [panel for panel, _ in drawn], links=True, columns=2, panel_height=320)
+    if missing:
+        plot.notes.append(f"Not drawn, no ok record has the values: {'; '.join(missing)}.")
+    shown: set[str] = set()
+    for i, (panel, by_rule) in enumerate(drawn):
+        for rule in sorted(by_rule):
+            points = by_rule[rule]
+            plot.traces.append({
+                "type": "scatter", "panel": i, "mode": "markers", "name": _esc(rule), "legendgroup": rule,
+                "showlegend": rule not in shown, "x": [x for _, x, _ in points], "y": [y for _, _, y in points],
+                "marker": {"size": 10, "color": colours.get(rule, ("#444", ""))[0],
+                           "symbol": [symbols[row["architecture"]] for row, _, _ in points],
+                           "line": {"width": 1, "color": "#222"}},
+                "text": [_esc(f"{label(row)} on {row['architecture']}") for row, _, _ in points],
+                "customdata": [root + pairing_page(row) for row, _, _ in points],
+                "hovertemplate": (f"%{{text}}<br>{_esc(panel.xlabel)}: %{{x:.4g}}<br>{_esc(spec.ylabel)}: "
+                                  "%{y:.4g}<extra></extra>"),
+            })
+            shown.add(rule)
+    if not shown:
+        return None
+    archs = sorted({row["architecture"] for row, _ in members})
+    if len(archs) > 1:
+        _architecture_legend(plot, archs, symbols)
+    return plot
+
+
 def figure_specs() -> list[Any]:
     """The metric classes' figure specifications, in the report's section order."""
     return sorted(catalog.figures(), key=lambda spec: SECTION_ORDER.get(spec.section, len(SECTION_ORDER)))
@@ -692,7 +786,10 @@ def pairing_plots(recs: list[dict[str, Any]]) -> tuple[list[Plot], list[str]]:
             if plot:
                 plot.legend_title = "seed"
                 plot.caption = seed_caption(spec.caption, "One line per seed.")
+        elif isinstance(spec, ScatterFigure):
+            continue  # one point per pairing: drawn on the matrix page and the comparison pages
         else:
+            notes.append(f"{spec.title}: a figure of kind {type(spec).__name__}, which the site does not draw")
             continue
         if plot is None:
             notes.append(f"{spec.title}: no record of this configuration holds `{getattr(spec, 'key', 'history')}`")
@@ -719,10 +816,13 @@ def compare_plots(rows: list[tuple[dict[str, Any], list[dict[str, Any]]]], colou
             plot = _bars_plot(spec, [(label(row), colours[row["rule"]][0], recs) for row, recs in rows])
         elif isinstance(spec, SweepFigure):
             plot = _sweep_plot(spec, make(_sweep_reader(spec)))
+        elif isinstance(spec, ScatterFigure):
+            plot = scatter_plot(spec, rows, colours, label, root="../")
         else:
+            notes.append(f"{spec.title}: a figure of kind {type(spec).__name__}, which the site does not draw")
             continue
         if plot is None:
-            notes.append(f"{spec.title}: no record holds `{getattr(spec, 'key', 'history')}`")
+            notes.append(f"{spec.title}: no record holds `{getattr(spec, 'key', 'the values')}`")
         else:
             plot.legend_title = "rule"
             plots.append(plot)
@@ -986,11 +1086,10 @@ def _pairing_context(board: Board, row: dict[str, Any], recs: list[dict[str, Any
 def _geometry(analysis: dict[str, Any], page_of: dict[tuple[str, str, str], str],
               colours: dict[str, tuple[str, str]]) -> tuple[list[dict[str, Any]], _Figures]:
     """The MDS map and the similarity heatmap of every depth slot."""
-    symbols = ("circle", "square", "diamond", "triangle-up", "cross", "x", "star", "pentagon", "hexagon", "triangle-down")
     figures = _Figures()
     slots = []
     archs = sorted({p["architecture"] for p in analysis.get("pairings", [])})
-    marker = {a: symbols[i % len(symbols)] for i, a in enumerate(archs)}
+    marker = arch_symbols(archs)
     for slot, block in (analysis.get("slots") or {}).items():
         entry: dict[str, Any] = {"slot": slot, "map": None, "similarity": None, "stress": None, "count": len(block["rules"])}
         names = [f"{a}/{r}" for a, r in zip(block["architectures"], block["rules"], strict=True)]
@@ -1023,14 +1122,7 @@ def _geometry(analysis: dict[str, Any], page_of: dict[tuple[str, str, str], str]
                                    for i in idx],
                     "hovertemplate": "%{text}<br>MDS (%{x:.3f}, %{y:.3f})<extra></extra>",
                 })
-            present = [a for a in archs if a in block["architectures"]]
-            for n, a in enumerate(present):
-                plot.traces.append({
-                    "type": "scatter", "panel": 0, "mode": "markers", "x": [None], "y": [None], "name": _esc(a),
-                    "legendgroup": "architectures", **({"legendgrouptitle": {"text": "architecture"}} if n == 0 else {}),
-                    "marker": {"size": 11, "color": "#bbb", "symbol": marker[a], "line": {"width": 1, "color": "#222"}},
-                    "hoverinfo": "skip",
-                })
+            _architecture_legend(plot, [a for a in archs if a in block["architectures"]], marker)
             spec = figure_spec(plot)
             spec["layout"]["yaxis"].update({"scaleanchor": "x", "scaleratio": 1})
             entry["map"] = figures.add(plot, spec)
@@ -1176,6 +1268,15 @@ def render_site(board: Board) -> Site:
 
     # Index and tables.
     matrix = _matrix_blocks(board)
+    index_figures = _Figures()
+    for block, shown_block in zip(board.matrix, matrix, strict=True):
+        members = [(row, by_row.get(row_key(row), [])) for r in block["rows"] for row in r["cells"].values() if row]
+        shown_block["figures"] = []
+        for spec in figure_specs():
+            plot = scatter_plot(spec, members, colours, board.label) if isinstance(spec, ScatterFigure) else None
+            if plot is not None:
+                plot.legend_title = "rule"
+                shown_block["figures"].append(index_figures.add(plot))
     page("index.html", "site_index.html.j2", blocks=matrix, gradient=colour_stops(),
          counts={"records": len(board.records), "rows": len(rows),
                  "ok": sum(r["status"] == "ok" for r in rows)})
