@@ -317,7 +317,7 @@ def test_accuracy_against_cost_has_one_linked_point_per_pairing(board, frame):
     rows = [r for r in frame.to_dict(orient="records") if r["seeds_ok"]]
     index = board["site"] / "index.html"
     (spec,) = [f for f in figures_of(index).values() if f["links"]]
-    timed = [t for t in spec["data"] if t.get("legendgroup") not in (None, "architectures")]
+    timed = [t for t in spec["data"] if "customdata" in t]
     assert {t["xaxis"] for t in timed} == {"x"}  # the fixtures have time per epoch only: one panel
     points = {(html.unescape(text), link) for t in timed for text, link in zip(t["text"], t["customdata"], strict=True)}
     assert points == {(f"{lb.rule_text(r)} on {r['architecture']}", site_mod.pairing_page(r)) for r in rows}
@@ -414,12 +414,14 @@ def test_geometry_map_has_hover_labels_links_and_stress(board):
     assert len(maps) == len(analysis["slots"]) == 2
     for slot, spec in zip(analysis["slots"], maps, strict=True):
         block = analysis["slots"][slot]
-        points = [t for t in spec["data"] if t.get("legendgroup") == "rules"]
+        points = [t for t in spec["data"] if "customdata" in t]
         assert sum(len(t["x"]) for t in points) == len(block["pairings"])
         labels = [label for t in points for label in t["text"]]
         assert "feedback_alignment on mlp (layer fc1)" in labels or "feedback_alignment on mlp (layer fc2)" in labels
         assert all(link.startswith("pairings/") for t in points for link in t["customdata"])
-        assert "mode" in points[0] and points[0]["mode"] == "markers"  # no printed labels
+        assert all(t["mode"] == "markers" and not t["showlegend"] for t in points)  # no printed labels
+        legend = {t["name"]: t["marker"]["symbol"] for t in spec["data"] if t.get("showlegend", True)}
+        assert {name for name, symbol in legend.items() if symbol == "circle"} >= set(block["rules"])
         assert f"MDS stress {block['mds']['stress']:.4g}" in text
 
 

@@ -282,6 +282,8 @@ class Plot:
     coloraxis: dict[str, Any] | None = None
     legend_title: str = ""
     links: bool = False
+    #: What a click on a legend entry hides: ``toggleitem`` (the entry) or ``togglegroup`` (its group).
+    group_click: str = "toggleitem"
     panel_height: int = PANEL_HEIGHT
     columns: int = PANEL_COLUMNS
 
@@ -333,7 +335,7 @@ def figure_spec(plot: Plot) -> dict[str, Any]:
         "showlegend": any(t.get("showlegend", True) for t in plot.traces),
         "legend": {
             "x": 1.02, "xanchor": "left", "y": 1, "yanchor": "top", "tracegroupgap": 0,
-            "groupclick": "toggleitem", "font": {"size": 11},
+            "groupclick": plot.group_click, "font": {"size": 11},
             **({"title": {"text": _esc(plot.legend_title)}} if plot.legend_title else {}),
         },
         "annotations": [],
@@ -701,6 +703,19 @@ def _seed_mean(recs: list[dict[str, Any]], read: Callable[[dict[str, Any]], floa
     return sum(values) / len(values) if values else None
 
 
+def _rule_legend(plot: Plot, rules: list[str], colours: dict[str, tuple[str, str]]) -> None:
+    """Legend entries of rules (a circle of the rule's colour; its points share its legend group)."""
+    plot.group_click = "togglegroup"
+    plot.legend_title = "rule"
+    for rule in sorted(rules):
+        plot.traces.append({
+            "type": "scatter", "panel": 0, "mode": "markers", "x": [None], "y": [None], "name": _esc(rule),
+            "legendgroup": rule, "marker": {"size": 10, "color": colours.get(rule, ("#444", ""))[0], "symbol": "circle",
+                                            "line": {"width": 1, "color": "#222"}},
+            "hoverinfo": "skip",
+        })
+
+
 def _architecture_legend(plot: Plot, archs: list[str], symbols: dict[str, str]) -> None:
     for n, a in enumerate(sorted(archs)):
         plot.traces.append({
@@ -730,7 +745,7 @@ def scatter_plot(spec: ScatterFigure, members: list[tuple[dict[str, Any], list[d
             drawn.append((Panel("", xlabel, spec.ylabel, integer_x=False, log_x=log), by_rule))
     missing = [xlabel for _, xlabel, _ in spec.panels if xlabel not in {panel.xlabel for panel, _ in drawn}]
     plot = Plot(spec.title, spec.caption + " Hover over a point for its pairing; click it to open the pairing's page.",
-                [panel for panel, _ in drawn], links=True, columns=2, panel_height=320)
+                [panel for panel, _ in drawn], links=True, columns=2, panel_height=420)
     if missing:
         plot.notes.append(f"Not drawn, no ok record has the values: {'; '.join(missing)}.")
     shown: set[str] = set()
@@ -739,7 +754,7 @@ def scatter_plot(spec: ScatterFigure, members: list[tuple[dict[str, Any], list[d
             points = by_rule[rule]
             plot.traces.append({
                 "type": "scatter", "panel": i, "mode": "markers", "name": _esc(rule), "legendgroup": rule,
-                "showlegend": rule not in shown, "x": [x for _, x, _ in points], "y": [y for _, _, y in points],
+                "showlegend": False, "x": [x for _, x, _ in points], "y": [y for _, _, y in points],
                 "marker": {"size": 10, "color": colours.get(rule, ("#444", ""))[0],
                            "symbol": [symbols[row["architecture"]] for row, _, _ in points],
                            "line": {"width": 1, "color": "#222"}},
@@ -751,6 +766,7 @@ def scatter_plot(spec: ScatterFigure, members: list[tuple[dict[str, Any], list[d
             shown.add(rule)
     if not shown:
         return None
+    _rule_legend(plot, sorted(shown), colours)
     archs = sorted({row["architecture"] for row, _ in members})
     if len(archs) > 1:
         _architecture_legend(plot, archs, symbols)
@@ -1108,12 +1124,11 @@ def _geometry(analysis: dict[str, Any], page_of: dict[tuple[str, str, str], str]
             by_rule: dict[str, list[int]] = {}
             for i, rule in enumerate(block["rules"]):
                 by_rule.setdefault(rule, []).append(i)
-            for n, rule in enumerate(sorted(by_rule)):
+            for rule in sorted(by_rule):
                 idx = by_rule[rule]
                 plot.traces.append({
-                    "type": "scatter", "panel": 0, "mode": "markers", "name": _esc(rule), "legendgroup": "rules",
-                    **({"legendgrouptitle": {"text": "rule"}} if n == 0 else {}),
-                    "x": [coords[i][0] for i in idx], "y": [coords[i][1] for i in idx],
+                    "type": "scatter", "panel": 0, "mode": "markers", "name": _esc(rule), "legendgroup": rule,
+                    "showlegend": False, "x": [coords[i][0] for i in idx], "y": [coords[i][1] for i in idx],
                     "marker": {"size": 12, "color": colours.get(rule, ("#444", "solid"))[0],
                                "symbol": [marker[block["architectures"][i]] for i in idx],
                                "line": {"width": 1, "color": "#222"}},
@@ -1122,6 +1137,7 @@ def _geometry(analysis: dict[str, Any], page_of: dict[tuple[str, str, str], str]
                                    for i in idx],
                     "hovertemplate": "%{text}<br>MDS (%{x:.3f}, %{y:.3f})<extra></extra>",
                 })
+            _rule_legend(plot, list(by_rule), colours)
             _architecture_legend(plot, [a for a in archs if a in block["architectures"]], marker)
             spec = figure_spec(plot)
             spec["layout"]["yaxis"].update({"scaleanchor": "x", "scaleratio": 1})
