@@ -20,6 +20,7 @@ from biobench.plugin_api import (
     LOSSES,
     OPTIMIZER_OPTIONS,
     RULE_FAMILIES,
+    STEP_REDUCTIONS,
     Architecture,
     Choice,
     FeedbackFn,
@@ -35,6 +36,7 @@ from biobench.plugin_api import (
     PlasticLayer,
     PlasticLinear,
     PublishedValue,
+    StepOutputs,
     Task,
     TaskData,
     Uniform,
@@ -42,6 +44,8 @@ from biobench.plugin_api import (
     build_optimizer,
     hookimpl,
     reroute_input_gradient,
+    step_outputs,
+    with_step_outputs,
 )
 from biobench.rulekit import (
     WERFEL_2005,
@@ -70,6 +74,8 @@ __all__ = [
     "Uniform",
     "build_optimizer",
     "RULE_FAMILIES",
+    "STEP_REDUCTIONS",
+    "StepOutputs",
     "VALIDATION_SIZE",
     "WERFEL_2005",
     "Architecture",
@@ -97,6 +103,8 @@ __all__ = [
     "per_example_losses",
     "read_idx",
     "reroute_input_gradient",
+    "step_outputs",
     "to_tensors",
     "uniform_feedback",
+    "with_step_outputs",
 ]
