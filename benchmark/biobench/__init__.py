@@ -48,21 +48,33 @@ from biobench.plugin_api import (
     with_step_outputs,
 )
 from biobench.rulekit import (
+    BIAS_INITS,
+    FEEDBACK_INITS,
+    INIT_SCHEMES,
     WERFEL_2005,
     FeedbackPathwayRule,
     NodePerturbationRule,
     clamped_signals,
     decay_per_step,
     derived_generator,
+    draw_feedback,
     exponential_trace,
+    feedback_init_options,
+    init_bound_or_std,
+    init_matrix,
+    initialize_linear,
     per_example_losses,
     uniform_feedback,
+    weight_init_options,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BIAS_INITS",
     "CORE_CAPABILITIES",
+    "FEEDBACK_INITS",
+    "INIT_SCHEMES",
     "LOSSES",
     "OPTIMIZER_OPTIONS",
     "Choice",
@@ -96,8 +108,13 @@ __all__ = [
     "clamped_signals",
     "decay_per_step",
     "derived_generator",
+    "draw_feedback",
     "exponential_trace",
+    "feedback_init_options",
     "hookimpl",
+    "init_bound_or_std",
+    "init_matrix",
+    "initialize_linear",
     "load_mnist_arrays",
     "load_mnist_tensors",
     "per_example_losses",
@@ -106,5 +123,6 @@ __all__ = [
     "step_outputs",
     "to_tensors",
     "uniform_feedback",
+    "weight_init_options",
     "with_step_outputs",
 ]
