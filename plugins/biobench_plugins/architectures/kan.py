@@ -84,10 +84,23 @@ The signals' ``extras`` add ``basis`` = ``B_k(x_i)`` (batch, in, G + k) and
 ``base`` = ``b(x_i)`` (batch, in); :meth:`KANPlasticLayer.edge_outputs` gives the
 edge activations ``phi_{o,i}(x_i)`` (batch, in, out) on demand.
 
+**Options.** ``hidden`` lists the hidden widths, any number of layers. ``base_function``
+is the residual function ``b`` (pykan's ``silu``, ``identity``, ``zero``, or ``relu``,
+``tanh``, ``sigmoid``). ``init`` with ``init_scale`` draws ``scale_base`` (the residual
+branch's weights, the part of an edge that plays the role of a dense weight) as an
+(out, in) matrix from a scheme of ``biobench.INIT_SCHEMES``; ``default`` keeps pykan's
+draw ``(scale_base_mu + scale_base_sigma U(-1, 1)) / sqrt(in)`` times ``init_scale``.
+The spline coefficients always keep pykan's initialisation (a least-squares fit to
+noise of size ``noise_scale``), ``scale_sp`` its value. ``input_range`` maps the
+task's inputs in [0, 1] linearly onto ``[low, high]`` before the first layer
+(``[-1, 1]`` fills pykan's default grid, as efficient-kan's MNIST example normalises
+its inputs); ``first_layer_grid="input_range"`` places the first layer's grid on
+``input_range`` instead of ``grid_range``. The defaults are the network described above.
+
 **Profiles.** pykan's B-spline evaluation dominates the cost with 784 inputs. The
 ``ci`` profile uses ``hidden=[32]`` (``profile_overrides``) and trains on the first
 ``CI_TRAIN_SUBSET`` training images (``run_overrides``); both are stored in every
-record's config. ``smoke`` uses ``hidden=[16]``.
+record's config. ``smoke`` uses ``hidden=[16]``; a run's own ``hidden`` replaces both.
 """
 
 from __future__ import annotations

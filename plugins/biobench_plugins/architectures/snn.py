@@ -359,7 +359,7 @@ class SpikingNetwork(Architecture):
         "surrogate": Hyperparameter(
             "fast_sigmoid",
             "SuperSpike's fast-sigmoid derivative 1/(1 + k|U - theta|)^2 (Zenke & Ganguli 2018), "
-            "snntorch tutorial 5",
+            "snntorch tutorial 6 (tutorial 5 uses snn.Leaky's default, atan with alpha 2)",
             choices=tuple(SURROGATES),
         ),
         "surrogate_slope": Hyperparameter(
