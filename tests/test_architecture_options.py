@@ -442,3 +442,19 @@ def test_the_snntorch_tutorial_setup_is_valid_and_its_options_are_accepted():
     assert (profile.epochs, profile.batch_size, profile.validation) == (1, 128, False)
     assert [(v.metric, v.value) for v in setup.published] == [("test_acc", 0.9387)]
     assert SpikingNetwork.published_setups == (setup,)
+
+
+def test_a_timed_input_is_used_as_given_whatever_the_encoding(registry):
+    architecture = SpikingNetwork(hidden=[4], num_steps=7, encoding="current", readout="membrane_mean")
+    architecture.input_steps = 3  # what the harness sets from a task with time bins
+    network = architecture.build(3 * 2, 2, generator())
+    x = torch.tensor([[1.0, 0.0, 0.0, 1.0, 1.0, 1.0]])
+    encoded = network.module.encode(x)
+    assert encoded.shape == (3, 1, 2)
+    assert encoded[:, 0].tolist() == [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]
+    assert network(x).shape == (1, 2)
+    timed = registry.get("task", "nmnist").cls
+    stdp = registry.get("rule", "stdp").cls
+    assert registry.unsupported_reason(architecture, stdp, timed()) is None
+    static = registry.get("task", "mnist").cls()
+    assert "encoding='current'" in registry.unsupported_reason(architecture, stdp, static)

@@ -87,13 +87,14 @@ def test_missing_metrics_are_skipped_with_a_note_not_drawn(tmp_path, fixture_rec
     stripped = copy.deepcopy(fixture_records)
     for r in stripped:
         for key in ("gradient_bias", "gradient_bias_curve", "update_variance", "feedback_angle_curve",
-                    "signal_angle_curve", "fgsm_acc", "representations"):
+                    "signal_angle_curve", "fgsm_acc", "representations", "time_per_epoch_s"):
             r["metrics"].pop(key, None)
     notes = _build(stripped, tmp_path)
     names = {p.name for p in (tmp_path / "figures").glob("*.png")}
     assert names == {f"learning_curves_mnist_smoke_{a}.png" for a in {r["architecture"] for r in stripped if r["status"] == "ok"}}
     text = "\n".join(notes)
-    for what in ("gradient bias per layer", "gradient bias over training", "fgsm accuracy vs perturbation", "RDM grids"):
+    for what in ("gradient bias per layer", "gradient bias over training", "fgsm accuracy vs perturbation", "RDM grids",
+                 "accuracy against cost"):
         assert what in text
     page = (tmp_path / "index.html").read_text()
     assert "Not drawn" in page and "no record has `fgsm_acc`" in page

@@ -154,13 +154,15 @@ def plan_from_args(args: argparse.Namespace, reg: registry_mod.Registry) -> list
     ]
 
 
-def preflight(specs: list[Any], reg: registry_mod.Registry, data_dir: str | None) -> None:
-    """Check every option and that every task's data is present or fetchable, before anything runs.
+def preflight(
+    specs: list[Any], reg: registry_mod.Registry, data_dir: str | None
+) -> tuple[list[Any], dict[str, str]]:
+    """Check every option, then ask each task once whether its data is present or fetchable.
 
-    Raises ValueError (a bad option, naming it) or UsageError (missing data, with what to do);
+    Returns the specs whose task has its data and, by task name, why the others are
+    skipped (``Task.data_available``). Raises ValueError for a bad option, naming it;
     nothing is written.
     """
-    from biobench.data import DataError
     from biobench.training import runner
 
     tasks = {}
@@ -168,11 +170,26 @@ def preflight(specs: list[Any], reg: registry_mod.Registry, data_dir: str | None
         resolved = runner.resolve(spec, reg)  # checks every option against its declaration
         if reg.unsupported_reason(resolved.architecture, resolved.rule_cls, resolved.task) is None:
             tasks.setdefault(spec.task, resolved.task)  # only runs that train need data
+    skipped = {}
     for name, task in tasks.items():
-        try:
-            task.load(data_dir)
-        except DataError as exc:
-            raise UsageError(f"task {name!r}: {exc}") from None
+        reason = task.data_available(data_dir)
+        if reason is not None:
+            skipped[name] = reason
+    return [s for s in specs if s.task not in skipped], skipped
+
+
+def runnable(specs: list[Any], reg: registry_mod.Registry, data_dir: str | None, console: Console) -> list[Any]:
+    """The specs whose task has its data (:func:`preflight`); each skipped task is said once, with its reason.
+
+    Raises UsageError when no requested task has its data.
+    """
+    kept, skipped = preflight(specs, reg, data_dir)
+    for name, reason in skipped.items():
+        # soft_wrap: a long reason (paths, addresses) is printed whole, never folded mid-word
+        console.print(f"[yellow]skipped task {escape(name)!s}: its data is missing.[/] {escape(reason)}", soft_wrap=True)
+    if specs and not kept:
+        raise UsageError(f"nothing to run: no requested task has its data ({', '.join(skipped)}; see above)")
+    return kept
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
@@ -196,7 +213,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     specs = plan_from_args(args, reg)
     out = Path(args.out)
     _check_out_dir(out)
-    preflight(specs, reg, args.data_dir)
+    specs = runnable(specs, reg, args.data_dir, console)
     ctx = runner.RunContext(
         registry=reg, out_dir=out, data_dir=args.data_dir, force=args.force,
         warn=lambda message: console.print(f"[yellow]warning:[/] {escape(message)}"),
@@ -350,7 +367,7 @@ def cmd_tune(args: argparse.Namespace, console: Console) -> int:
             console.print(f"[yellow]not tuned:[/] {escape(spec.label)}: {escape(reason)}")
         else:
             supported.append(spec)
-    preflight(supported, reg, args.data_dir)
+    supported = runnable(supported, reg, args.data_dir, console)
     storage = args.storage or default_storage(out)
 
     def run_grid(specs: list[Any], ctx: Any) -> list[dict[str, Any]]:
@@ -426,7 +443,7 @@ def cmd_reproduce(args: argparse.Namespace, console: Console) -> int:
             raise registry_mod.UnknownNameError("published setup", unknown[0], known)
         specs = [spec for c in chosen for spec in setups.setup_specs(known[c], args.budget, args.seeds)]
         _check_out_dir(out)
-        preflight(specs, reg, args.data_dir)
+        specs = runnable(specs, reg, args.data_dir, console)
         ctx = runner.RunContext(
             registry=reg, out_dir=out, data_dir=args.data_dir, force=args.force,
             warn=lambda message: console.print(f"[yellow]warning:[/] {escape(message)}"),
@@ -512,7 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--batch-size", type=int, help="override the profile's batch size")
     r.add_argument("--profile", choices=sorted(PROFILES), default="ci", help="training budget (default: ci)")
     r.add_argument("--out", default=DEFAULT_OUT, help=f"results folder (default: {DEFAULT_OUT})")
-    r.add_argument("--data-dir", default=None, help="data root holding MNIST/raw (default: $BIOBENCH_DATA or the user cache)")
+    r.add_argument("--data-dir", default=None, help="data root holding each task's folder, e.g. MNIST/raw (default: $BIOBENCH_DATA or the user cache)")
     r.add_argument("--force", action="store_true", help="re-run even when a record for the same config exists")
     r.add_argument("--arch-option", action="append", metavar="KEY=VALUE", help="architecture option (JSON value)")
     r.add_argument("--rule-option", action="append", metavar="KEY=VALUE", help="rule option (JSON value)")
@@ -633,7 +650,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args, console)
     except (UsageError, registry_mod.UnknownNameError, ValueError, ExecutorError) as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}")
+        err.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         return EXIT_USAGE
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]: finished runs are recorded; run the same command again to resume")

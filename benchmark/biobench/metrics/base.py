@@ -256,6 +256,23 @@ class SweepFigure:
     ylim: tuple[float, float] | None = None
 
 
+@dataclass(frozen=True)
+class ScatterFigure:
+    """Report figure: one point per pairing (mean over its ok seeds) of ``y`` against each panel's x.
+
+    ``panels`` are ``(read x from a record's metrics, axis label, log scale)``; one figure
+    per task and profile, every architecture in it (colour: rule, marker: architecture).
+    """
+
+    y: Callable[[dict[str, Any]], float | None]
+    ylabel: str
+    panels: tuple[tuple[Callable[[dict[str, Any]], float | None], str, bool], ...]
+    stem: str
+    section: str
+    title: str
+    caption: str
+
+
 class Metric:
     """Base class of metrics: a definition, record-key schemas, leaderboard columns and figures.
 

@@ -194,6 +194,7 @@ def resolve(spec: RunSpec, registry: Registry) -> Resolved:
     arch_options = dict(arch_cls.profile_overrides.get(spec.profile, {}))
     arch_options.update(dict(spec.architecture_options))
     architecture: Architecture = arch_cls(**arch_options)
+    architecture.input_steps = task.input_steps  # how the task's flattened input divides into time bins
     rule_options = dict(spec.rule_options)
     misplaced = sorted(set(rule_options) & set(OPTIMIZER_OPTIONS) - set(rule_cls.defaults))
     if misplaced:

@@ -20,6 +20,15 @@ through which autograd runs backprop through time (BPTT).
 step, ``s_0[t] = x``, so the first layer receives the constant current ``W_1 x + b_1``
 (snntorch tutorial 5; computed once per presentation and reused at every step).
 
+**Timed input** (capability ``timed_input``). A task whose input comes in time bins
+(``Task.input_steps`` = ``T`` > 1, e.g. N-MNIST's binned events) gives a flattened
+``(batch, T * F)`` input, bin ``t`` at ``x[:, t*F:(t+1)*F]``. The harness sets
+``architecture.input_steps = T`` before ``build``: the first layer then has ``F``
+inputs, the presentation lasts ``T`` steps (``num_steps`` applies to static inputs
+only) and bin ``t`` is the input spike vector of step ``t``, as given: no
+encoding, no randomness, and an input gradient (FGSM) flows to the bins directly.
+The ``encoding`` option applies to static inputs only.
+
 **Readout** (``readout``). The logits, which the prediction (argmax) reads, are
 ``spike_count`` (default): the output neurons' spike counts over the
 presentation, ``logits_k = sum_t S_L,k[t]`` (ties go to the lowest index, as
@@ -228,7 +237,11 @@ class LeakyLinear(PlasticLinear):
 
 
 class SpikingMLP(nn.Module):
-    """A chain of :class:`LeakyLinear` layers; ``forward`` maps encoded inputs to the readout's logits."""
+    """A chain of :class:`LeakyLinear` layers; ``forward`` maps encoded inputs to the readout's logits.
+
+    ``input_steps`` > 1: the input is already ``input_steps`` time bins (timed input);
+    otherwise it is encoded (``encoding``) over ``num_steps`` steps.
+    """
 
     def __init__(
         self,
@@ -238,6 +251,7 @@ class SpikingMLP(nn.Module):
         encoding: str = "rate",
         readout: str = "spike_count",
         per_step_loss: str = "none",
+        input_steps: int = 1,
     ) -> None:
         super().__init__()
         if encoding not in ENCODINGS or readout not in READOUTS or per_step_loss not in PER_STEP_LOSSES:
@@ -251,10 +265,18 @@ class SpikingMLP(nn.Module):
         self.encoding = encoding
         self.readout = readout
         self.per_step_loss = per_step_loss
+        self.input_steps = input_steps
         self.layers[-1].keep_membrane = readout != "spike_count" or per_step_loss != "none"
 
     def encode(self, x: Tensor) -> Tensor:
-        """The input at every step, ``(num_steps, batch, features)``: spikes (:func:`rate_encode`) or ``x`` itself."""
+        """The input of every step, ``(time, batch, features)``.
+
+        A timed input ``(batch, T * F)`` is reshaped to ``(T, batch, F)``, its bins used
+        as given; a static input in [0, 1] is rate coded (:func:`rate_encode`) or, with
+        the current encoding, repeated at each of the ``num_steps`` steps.
+        """
+        if self.input_steps > 1:
+            return x.reshape(x.shape[0], self.input_steps, -1).transpose(0, 1)
         if self.encoding == "current":
             return x.unsqueeze(0).expand(self.num_steps, *x.shape)
         return rate_encode(x, self.num_steps, self.encoding_seed)
@@ -343,7 +365,7 @@ class SpikingNetwork(Architecture):
         "Spiking network of LIF neurons (snntorch), 784 -> hidden ... -> 10, rate-coded or current input"
     )
     capabilities = frozenset(
-        {"differentiable", "feedback", "node_noise", "signals", "dense", "time", STEPPING}
+        {"differentiable", "feedback", "node_noise", "signals", "dense", "time", "timed_input", STEPPING}
     )
     defaults = {
         "hidden": Hyperparameter(
@@ -404,10 +426,17 @@ class SpikingNetwork(Architecture):
         super().__init__(**overrides)
 
     def build(self, input_size: int, num_classes: int, generator: torch.Generator) -> Network:
-        """Build the synapse layers (``init`` from ``generator``, layer by layer) and their LIF neurons."""
+        """Build the synapse layers (``init`` from ``generator``, layer by layer) and their LIF neurons.
+
+        With a timed input (``self.input_steps`` > 1, set by the harness) the first layer
+        reads one bin, ``input_size // input_steps`` features, per step.
+        """
         c = self.config
         hidden = [int(h) for h in c["hidden"]]
-        steps = int(c["num_steps"])
+        bins = int(self.input_steps)
+        if bins < 1 or input_size % bins:
+            raise ValueError(f"input_steps {bins} does not divide the input size {input_size}")
+        steps = bins if bins > 1 else int(c["num_steps"])
         beta = float(c["beta"])
         if any(h < 1 for h in hidden) or steps < 1:
             raise ValueError(f"hidden widths and num_steps must be positive, got {hidden}, {steps}")
@@ -417,7 +446,7 @@ class SpikingNetwork(Architecture):
         if name not in SURROGATES:
             raise ValueError(f"unknown surrogate {name!r}; known: {sorted(SURROGATES)}")
         spike_grad = SURROGATES[name](float(c["surrogate_slope"]))
-        sizes = [input_size, *hidden, num_classes]
+        sizes = [input_size // bins, *hidden, num_classes]
         layers = []
         for i in range(len(sizes) - 1):
             layer = LeakyLinear(
@@ -435,11 +464,13 @@ class SpikingNetwork(Architecture):
             initialize_linear(layer, c["init"], float(c["init_scale"]), generator, c["bias_init"])
             layers.append(layer)
         encoding_seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-        module = SpikingMLP(layers, steps, encoding_seed, c["encoding"], c["readout"], c["per_step_loss"])
+        module = SpikingMLP(
+            layers, steps, encoding_seed, c["encoding"], c["readout"], c["per_step_loss"], input_steps=bins
+        )
         return Network(module=module, layers=list(layers), architecture=self)
 
     def forward(self, module: nn.Module, x: Tensor) -> Tensor:
-        """Encode ``x`` and return the readout's logits."""
+        """Encode ``x`` (see :meth:`SpikingMLP.encode`) and return the readout's logits."""
         return module(module.encode(x))
 
 
@@ -458,7 +489,8 @@ def biobench_pairing_unsupported(
         return None
     config = architecture.config
     requires = set(getattr(rule, "requires", ()))
-    if config["encoding"] == "current" and {"signals", "time"} <= requires:
+    static_input = int(getattr(task, "input_steps", 1)) <= 1  # a timed input is used as given
+    if config["encoding"] == "current" and static_input and {"signals", "time"} <= requires:
         return (
             f"rule {rule.name!r} learns from the recorded pre-synaptic spike trains (it requires "
             f"'signals' and 'time'); with encoding='current' the first layer's input is the image "
