@@ -16,7 +16,7 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor
 
-from biobench.plugin_api.hyperparameters import Hyperparameter
+from biobench.plugin_api.hyperparameters import Hyperparameter, LogUniform
 from biobench.plugin_api.interfaces import LearningRule, LossFn
 from biobench.plugin_api.layers import FeedbackFn, PlasticLayer
 from biobench.rulekit.initialization import INIT_CITATIONS, INIT_SCHEMES, init_matrix
@@ -48,6 +48,7 @@ def feedback_init_options(default_source: str, scale_source: str) -> dict[str, H
             "standard deviation of gaussian, the gain of xavier and kaiming",
             minimum=0.0,
             exclusive_minimum=True,
+            search=LogUniform(0.1, 10.0),
         ),
     }
 

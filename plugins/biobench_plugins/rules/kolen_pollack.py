@@ -14,6 +14,7 @@ from biobench import (
     FeedbackPathwayRule,
     Hyperparameter,
     LearningRule,
+    LogUniform,
     Network,
     OptimizerSettings,
     PlasticLayer,
@@ -70,6 +71,7 @@ class KolenPollack(FeedbackPathwayRule):
             "step, the same as SGD with lr 0.1 and weight decay 1e-4 in the ImageNet ResNet "
             "recipe (He et al. 2016) that Akrout et al. 2019 train",
             minimum=0.0,
+            search=LogUniform(1e-4, 1e-1),
         ),
     }
     defaults = feedback_init_options(
