@@ -45,6 +45,7 @@ from biobench.plugin_api import (
 )
 from biobench.rulekit import (
     WERFEL_2005,
+    DifferenceTargetPropagationRule,
     FeedbackPathwayRule,
     NodePerturbationRule,
     clamped_signals,
@@ -74,6 +75,7 @@ __all__ = [
     "WERFEL_2005",
     "Architecture",
     "DataError",
+    "DifferenceTargetPropagationRule",
     "FeedbackFn",
     "FeedbackPathwayRule",
     "Hyperparameter",

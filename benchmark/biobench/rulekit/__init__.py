@@ -11,10 +11,12 @@ from biobench.rulekit.perturbation import (
     derived_generator,
     per_example_losses,
 )
+from biobench.rulekit.targets import DifferenceTargetPropagationRule
 from biobench.rulekit.traces import decay_per_step, exponential_trace
 
 __all__ = [
     "WERFEL_2005",
+    "DifferenceTargetPropagationRule",
     "FeedbackPathwayRule",
     "NodePerturbationRule",
     "clamped_signals",
