@@ -153,6 +153,8 @@ class LearningCurvesMeasurement(Measurement):
         ):
             if h[source]:
                 metrics[key] = h[source][-1]
+                if metrics[key] is None:  # val_acc of a run without a validation split
+                    reasons[key] = "no validation split: the run trains on it (profile validation false)"
             else:
                 metrics[key] = None
                 reasons[key] = "no epoch completed"

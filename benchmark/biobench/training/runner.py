@@ -422,7 +422,7 @@ def _progress_callback(progress: Progress, every: int) -> Any:
         def _report_val_acc(self, pl_module):
             # the module evaluates in its own on_train_epoch_end, which runs after the callbacks'
             h = pl_module.history
-            if h["val_acc"]:
+            if h["val_acc"] and h["val_acc"][-1] is not None:  # None: no validation split
                 progress.advance(0, f"epoch {h['epoch'][-1]} val acc {h['val_acc'][-1]:.3f}")
 
         def on_train_epoch_start(self, trainer, pl_module):
