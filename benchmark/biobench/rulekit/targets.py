@@ -46,12 +46,12 @@ class DifferenceTargetPropagationRule(LearningRule):
 
     and the feedback parameters ``Q_l, c_l`` descend :meth:`feedback_loss` on the same
     batch, in the same optimiser step, with their own step size and weight decay
-    (``feedback_lr``, ``feedback_weight_decay``, ``feedback_beta1``; see
+    (``feedback_lr``, ``feedback_weight_decay``, ``feedback_beta1/2``; see
     :meth:`configure_optimizer`). The layers must form a chain (layer ``l``'s input is
     layer ``l - 1``'s output) with static rate units (``rate``) and dense matrices.
     ``config`` must hold ``target_stepsize``, ``sigma`` (the reconstruction noise),
-    ``feedback_activation``, ``feedback_lr``, ``feedback_weight_decay`` and
-    ``feedback_beta1``.
+    ``feedback_activation``, ``feedback_lr``, ``feedback_weight_decay``,
+    ``feedback_beta1`` and ``feedback_beta2`` (Adam's betas of the feedback group).
     """
 
     requires = frozenset({"signals", "rate", "dense"})
@@ -149,7 +149,7 @@ class DifferenceTargetPropagationRule(LearningRule):
     def configure_optimizer(
         self, params: list[nn.Parameter], settings: OptimizerSettings | None = None
     ) -> torch.optim.Optimizer:
-        """The run's optimiser; the feedback parameters get ``feedback_lr``, ``feedback_weight_decay`` and ``feedback_beta1``."""
+        """The run's optimiser; the feedback parameters get ``feedback_lr``, ``feedback_weight_decay`` and ``feedback_beta1/2``."""
         settings = settings or OptimizerSettings.resolve(self.optimizer)
         own = {id(p) for p in self.feedback_parameters()}
         feedback_group = {
@@ -158,6 +158,6 @@ class DifferenceTargetPropagationRule(LearningRule):
             "weight_decay": float(self.config["feedback_weight_decay"]),
         }
         if settings.name in ("adam", "adamw"):
-            feedback_group["betas"] = (float(self.config["feedback_beta1"]), settings.beta2)
+            feedback_group["betas"] = (float(self.config["feedback_beta1"]), float(self.config["feedback_beta2"]))
         groups = [{"params": [p for p in params if id(p) not in own]}, feedback_group]
         return build_optimizer([g for g in groups if g["params"]], settings)
