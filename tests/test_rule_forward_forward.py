@@ -134,3 +134,18 @@ def test_ff_mlp_refuses_impossible_configurations():
     assert [layer.out_features for layer in network.layers] == [1000, 1000, 1000]
     w = network.layers[1].weight
     assert w.std().item() == pytest.approx(1000**-0.5, rel=0.02) and torch.count_nonzero(network.layers[1].bias) == 0
+
+
+def test_the_default_optimiser_is_hintons_smoothed_sgd_with_weight_cost_on_weights_only():
+    from biobench import OptimizerSettings
+
+    network = small_network()
+    rule = ForwardForward()
+    rule.bind(network, torch.Generator().manual_seed(0))
+    optimizer = rule.configure_optimizer(rule.trainable_parameters(), OptimizerSettings.resolve(rule.optimizer))
+    assert isinstance(optimizer, torch.optim.SGD)
+    decayed, plain = optimizer.param_groups
+    assert decayed["weight_decay"] == 0.002 and plain["weight_decay"] == 0.0
+    assert decayed["lr"] == 1e-3 and decayed["momentum"] == 0.9
+    assert {id(p) for p in decayed["params"]} == {id(layer.weight) for layer in network.layers}
+    assert {id(p) for p in plain["params"]} == {id(layer.bias) for layer in network.layers}

@@ -62,7 +62,10 @@ class DifferenceTargetPropagation(DifferenceTargetPropagationRule):
     here, and the official repositories contain no results. The inverses ``Q_l`` have
     shape (in, out) and approximate an inverse of ``W_l``, not its transpose, so the
     rule reports no ``feedback_weights()``; the harness's gradient bias and update
-    angle compare its updates with backprop's. Architectures: the layers must form a
+    angle compare its updates with backprop's. Cost: one forward pass, the target
+    sweep through the inverses and one noisy pass of each layer and its inverse, about
+    1.2-2 times a backprop update on the MLP (interleaved timings on a shared machine).
+    Architectures: the layers must form a
     chain of static rate units with dense matrices (``rate``, ``dense``, ``signals``):
     the MLPs. KANs (no dense matrix or static unit derivative) and spiking networks
     (targets and inverses of spike trains are not defined by these papers) are

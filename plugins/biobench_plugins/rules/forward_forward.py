@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch.nn import functional as F
 
 from biobench import (
@@ -12,7 +12,9 @@ from biobench import (
     LogUniform,
     LossFn,
     Network,
+    OptimizerSettings,
     PlasticLayer,
+    build_optimizer,
     derived_generator,
     hookimpl,
 )
@@ -44,8 +46,9 @@ class ForwardForward(LearningRule):
     architecture's logits, computed anyway for the returned logits); ``"uniform"`` draws
     uniformly among the wrong labels. The default optimiser is Hinton's code's: its
     gradient smoothing ``g <- 0.9 g + 0.1 dW`` with step 0.01 is SGD with momentum 0.9
-    and step 0.001, and its weight cost 0.002 (subtracted at every step, outside the
-    smoothing) is, in the long run, SGD's weight decay 0.002 under that momentum.
+    and step 0.001, and its weight cost 0.002 on the weights (subtracted at every step,
+    outside the smoothing) is, in the long run, SGD's weight decay 0.002 under that
+    momentum, applied here to the weights only, as there (:meth:`configure_optimizer`).
 
     Departures from Hinton's code: its hard negatives are drawn from a separately
     trained linear softmax readout on the normalised neutral-label activities (here:
@@ -98,6 +101,18 @@ class ForwardForward(LearningRule):
             1.0, f"{FF_CODE}: theta = LAYERS[l], the number of units, with TEMP = 1", minimum=0.0,
         ),
     }
+
+    def configure_optimizer(
+        self, params: list[nn.Parameter], settings: OptimizerSettings | None = None
+    ) -> torch.optim.Optimizer:
+        """The run's optimiser, with its weight decay on the layers' weights only (Hinton's weight cost)."""
+        settings = settings or OptimizerSettings.resolve(self.optimizer)
+        weights = {id(layer.weight) for layer in self.network.layers}
+        groups = [
+            {"params": [p for p in params if id(p) in weights], "weight_decay": settings.weight_decay},
+            {"params": [p for p in params if id(p) not in weights], "weight_decay": 0.0},
+        ]
+        return build_optimizer([g for g in groups if g["params"]], settings)
 
     def bind(self, network: Network, generator: torch.Generator) -> None:
         """Create the generator of the negative labels."""
