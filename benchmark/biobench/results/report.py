@@ -108,8 +108,10 @@ def history_series(record: dict[str, Any], key: str) -> tuple[list[float], list[
     return [e for e, _ in pairs], [v for _, v in pairs]
 
 
-def per_layer(value: Any) -> dict[str, float]:
-    """``{layer: number}`` from a metric of the form ``{"overall": x, "per_layer": {...}}``."""
+def per_layer(value: Any, path: tuple[str, ...] = ()) -> dict[str, float]:
+    """``{layer: number}`` from a metric of the form ``{"per_layer": {...}, ...}``, after descending ``path``."""
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
     if not isinstance(value, dict) or not isinstance(value.get("per_layer"), dict):
         return {}
     return {k: v for k, v in ((k, _finite(v)) for k, v in value["per_layer"].items()) if v is not None}
@@ -251,7 +253,7 @@ def draw_layer_bars(spec: LayerBarsFigure, groups: dict[Group, dict[str, list[di
     """Per-layer bars of one metric per rule, with an optional reference line per layer."""
     for group, rules in groups.items():
         order = rule_order(rules)
-        values = {rule: _seed_mean([per_layer(r["metrics"].get(spec.key)) for r in rules[rule]]) for rule in order}
+        values = {rule: _seed_mean([per_layer(r["metrics"].get(spec.key), spec.path) for r in rules[rule]]) for rule in order}
         values = {k: v for k, v in values.items() if v}
         if not values:
             report.notes.append(f"{spec.title.lower()} of {_group_title(group)}: no record has per-layer `{spec.key}`")
@@ -266,11 +268,12 @@ def draw_layer_bars(spec: LayerBarsFigure, groups: dict[Group, dict[str, list[di
                 if layer in ref:
                     ax.hlines(ref[layer], i - 0.45, i + 0.45, colors="black", linestyles="--",
                               label="backprop (same weights)" if i == 0 else None)
-        ax.axhline(0, color="grey", lw=0.5)
+        ax.axhline(0 if spec.reference_line is None else spec.reference_line, color="grey", lw=0.8,
+                   ls="-" if spec.reference_line is None else ":")
         ax.set(ylabel=spec.ylabel, title=spec.title)
         if spec.ylim:
             ax.set_ylim(*spec.ylim)
-        if spec.log_scale and any(v > 0 for d in values.values() for v in d.values()):
+        if spec.log_scale and all(v > 0 for d in values.values() for v in d.values()):
             ax.set_yscale("log")
         ax.legend(fontsize=7)
         name = f"{spec.stem}_{_slug(*group)}.png"
