@@ -180,13 +180,12 @@ class WeightMirror(FeedbackPathwayRule):
                 "mirror_warmup_steps": 468,
             },
             profile="full",
-            seeds=1,
             short_epochs=20,
             notes=(
                 "784-500-10 with sigmoid hidden and output units and sigmoid cross-entropy summed "
                 "over the 10 outputs, averaged over the batch (the task's loss=bce), plain SGD with "
                 "lr 0.05 on batches of 128, 400 epochs, 60,000 training images (validation off), "
-                "one seed (numpy seed 1111). Known differences between the authors' code and this "
+                "one seed (numpy seed 1111; a reproduction runs three). Known differences between the authors' code and this "
                 "setup: (1) their batches are taken in the fixed file order, never shuffled, and the "
                 "last 96 images of every epoch are dropped (468 batches); biobench reshuffles every "
                 "epoch and keeps the last partial batch; (2) their bias step is lr/B times the "
