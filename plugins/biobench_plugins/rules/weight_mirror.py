@@ -73,7 +73,7 @@ class WeightMirror(FeedbackPathwayRule):
     update and the harness measures that. Before training, ``mirror_warmup_steps``
     mirror steps run at :meth:`bind` on the initial weights (the authors' code runs one
     epoch of noise batches, 60000/128 = 468, before the first engaged step). The
-    harness's alignment angle reads ``feedback_weights()`` (the ``B_l``).
+    harness's feedback angle (``feedback_angle_deg``) reads ``feedback_weights()`` (the ``B_l``).
 
     Options that reproduce the authors' numpy code (``fcnn/FCNN_WM.py``): noise
     ``mirror_noise="uniform"`` with ``mirror_sigma = 0.1/sqrt(12)`` (their
@@ -160,7 +160,7 @@ class WeightMirror(FeedbackPathwayRule):
             source=(
                 f"{AKROUT_REPOSITORY}: run.sh (wm), experiments/mnist/wm-V0/experiment_config.txt, "
                 "log.txt and results.json (per-epoch test accuracy); code fcnn/FCNN_WM.py, "
-                "FCNN_FA.py, FCNN_BP.py. No MNIST number is in the paper (its experiments are on ImageNet)."
+                "FCNN_FA.py, FCNN_BP.py; no MNIST number is in the paper (its experiments are on ImageNet)"
             ),
             task="mnist",
             architecture="mlp",
@@ -197,8 +197,8 @@ class WeightMirror(FeedbackPathwayRule):
                 "fan_out)); here the MLP's PyTorch initialisation U(+-1/sqrt(fan_in)) and B from "
                 "U(+-1/sqrt(fan_in)); (5) they also mirror the first layer's B, which is never used. "
                 "The same log reports the angle between W2^T and B2 (18.7 degrees after epoch 20, "
-                "9.3 after 100, 3.8 after 400), comparable to the harness's alignment angle of "
-                "layer fc2."
+                "9.3 after 100, 3.8 after 400), comparable to the harness's feedback angle of "
+                "layer fc2 (feedback_angle_curve)."
             ),
         ),
     )
