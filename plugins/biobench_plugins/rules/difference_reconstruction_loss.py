@@ -57,7 +57,7 @@ class DifferenceReconstructionLoss(DifferenceTargetPropagationRule):
     path back down, so an update costs about ``L/2`` extra forward passes, growing with
     depth: a ``ci`` epoch took 1.6 times backprop's on the default MLP and 2.9 times on
     784-256-256-10 (measured back to back on a shared 2-core machine); deeper networks
-    exceed 3 times. Supported
+    cost relatively more (the 5-hidden-layer network of the paper was not timed). Supported
     architectures are DTP's (chains of static rate units with dense matrices: the
     MLPs; not KANs or spiking networks, for the reasons given there).
     """
