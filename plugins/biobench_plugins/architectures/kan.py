@@ -308,11 +308,16 @@ class KANPlasticLayer(PlasticLayer):
 
 
 class KAN(Architecture):
-    """A Kolmogorov-Arnold network of pykan KAN layers, 784 -> hidden ... -> 10."""
+    """A Kolmogorov-Arnold network of pykan KAN layers, 784 -> hidden ... -> 10.
+
+    The module is the ``nn.Sequential`` of its plastic layers, hence ``layer_chain``.
+    """
 
     name = "kan"
     description = "Kolmogorov-Arnold network (pykan B-spline edges), 784 -> hidden -> 10"
-    capabilities = frozenset({"differentiable", "feedback", "node_noise", "signals", KAN_CAPABILITY})
+    capabilities = frozenset(
+        {"differentiable", "feedback", "node_noise", "signals", "layer_chain", KAN_CAPABILITY}
+    )
     defaults = {
         "hidden": Hyperparameter(
             [64],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from biobench import Architecture, Hyperparameter, Network, PlasticLinear, hookimpl
 
@@ -11,15 +12,22 @@ ACTIVATIONS = {
     "relu": torch.relu,
     "tanh": torch.tanh,
     "sigmoid": torch.sigmoid,
+    "gelu": F.gelu,
 }
 
 
 class MLP(Architecture):
-    """A feed-forward network of :class:`PlasticLinear` layers; logits are the last layer's drive."""
+    """A feed-forward network of :class:`PlasticLinear` layers; logits are the last layer's drive.
+
+    The module is the ``nn.Sequential`` of its plastic layers, hence ``layer_chain``
+    (``biobench_plugins.capabilities.layer_chain``).
+    """
 
     name = "mlp"
     description = "Multi-layer perceptron, 784 -> hidden -> 10, configurable width and activation"
-    capabilities = frozenset({"differentiable", "feedback", "node_noise", "signals", "rate", "dense"})
+    capabilities = frozenset(
+        {"differentiable", "feedback", "node_noise", "signals", "rate", "dense", "layer_chain"}
+    )
     defaults = {
         "hidden": Hyperparameter([256], "the seed study's two-layer MLP; width as in Lillicrap et al. 2016"),
         "activation": Hyperparameter("relu", "common default for MNIST MLPs"),
