@@ -133,9 +133,18 @@ def test_reverse_trace_sums_the_future_with_decay():
     assert torch.allclose(reverse_trace(signal, 0.5), torch.tensor([1 + 1 + 0 + 0.5, 2 + 0 + 1, 0 + 2, 4.0]))
 
 
-def random_rsnn(seed=0):
+def random_rsnn(seed=0, input_bias=False):
     architecture = RecurrentSpikingNetwork(hidden=24)
     network = architecture.build(64, 5, torch.Generator().manual_seed(seed))  # 8 steps of 8 inputs
+    if input_bias:  # the capability allows biases on the neurons' synapses; rsnn has none
+        old = network.layers[0]
+        biased = RecurrentSynapses("in", old.in_features, old.out_features, bias=True)
+        with torch.no_grad():
+            biased.weight.copy_(old.weight)
+            biased.bias.uniform_(-0.2, 0.2, generator=torch.Generator().manual_seed(seed + 2))
+        module = network.module
+        module.input_layer = biased
+        network = Network(module=module, layers=[biased, *network.layers[1:]], architecture=architecture)
     network.module.double()
     generator = torch.Generator().manual_seed(seed + 1)
     x = torch.rand(6, 64, generator=generator, dtype=torch.float64) * 2
@@ -165,8 +174,9 @@ def detached_recurrence_gradient(network, x, y):
     return torch.autograd.grad(loss, network.plastic_parameters())
 
 
-def test_symmetric_eprop_is_autograd_with_the_recurrent_dependence_cut():
-    network, x, y = random_rsnn()
+@pytest.mark.parametrize("input_bias", [False, True])
+def test_symmetric_eprop_is_autograd_with_the_recurrent_dependence_cut(input_bias):
+    network, x, y = random_rsnn(input_bias=input_bias)
     expected = detached_recurrence_gradient(network, x, y)
     bound(network, feedback="symmetric").compute_update(x, y, F.cross_entropy)
     for p, want in zip(network.plastic_parameters(), expected, strict=True):
@@ -217,8 +227,9 @@ def test_rules_that_need_no_signals_are_left_to_the_generic_check(registry):
 
 @pytest.mark.slow
 def test_backprop_through_time_and_eprop_learn_row_mnist_in_the_smoke_budget(tmp_path, data_dir):
-    from biobench.training import runner
     from helpers import run_context
+
+    from biobench.training import runner
 
     context = run_context(tmp_path, data_dir)
     specs = runner.plan_grid(context.registry, ["mnist"], ["rsnn"], ["backprop", "eprop"], [0], "smoke")

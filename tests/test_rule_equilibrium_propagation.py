@@ -190,8 +190,9 @@ def test_the_architecture_records_the_relaxed_state():
 
 @pytest.mark.slow
 def test_equilibrium_propagation_learns_mnist_in_the_smoke_budget(tmp_path, data_dir):
-    from biobench.training import runner
     from helpers import run_context
+
+    from biobench.training import runner
 
     context = run_context(tmp_path, data_dir)
     (spec,) = runner.plan_grid(context.registry, ["mnist"], ["hopfield"], ["equilibrium_propagation"], [0], "smoke")

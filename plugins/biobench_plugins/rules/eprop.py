@@ -8,6 +8,7 @@ from torch import Tensor
 from biobench import (
     Hyperparameter,
     LearningRule,
+    LogUniform,
     LossFn,
     Network,
     accumulate_grad,
@@ -17,6 +18,11 @@ from biobench import (
 
 RECURRENT = "recurrent"
 FEEDBACK_KINDS = ("random", "symmetric")
+
+
+def summed_outer(post: Tensor, pre: Tensor) -> Tensor:
+    """``sum_{t,b} post[t, b, :] pre[t, b, :]^T``: (post features, pre features)."""
+    return post.reshape(-1, post.shape[-1]).t() @ pre.reshape(-1, pre.shape[-1])
 
 
 def reverse_trace(signal: Tensor, decay: float) -> Tensor:
@@ -75,8 +81,8 @@ class Eprop(LearningRule):
     of Poisson spike trains; no firing-rate regulariser (the rule follows the task loss, the
     quantity the harness's reference differentiates); the readout filters ``z`` without the
     ``(1 - kappa)`` factor of the tutorials' ``exp_convolve`` and has a bias (a rescaling of the
-    readout, with the eligibility traces filtered consistently); the run's optimiser (Adam,
-    1e-3 by default; the authors' tutorials use Adam) applies the update once per sequence.
+    readout, with the eligibility traces filtered consistently); the update is applied once per
+    sequence (batch) by the run's optimiser, by default Adam with the tutorial's step size 5e-3.
     """
 
     name = "eprop"
@@ -96,6 +102,16 @@ class Eprop(LearningRule):
             "random e-prop (fixed random B, no weight transport; Bellec et al. 2020); 'symmetric' "
             "uses B = W_out^T (both are the --feedback flag of the authors' tutorials)",
             choices=FEEDBACK_KINDS,
+        ),
+    }
+    optimizer = {
+        "name": Hyperparameter("adam", "Adam, as in Bellec et al.'s tutorials (tf.train.AdamOptimizer)"),
+        "lr": Hyperparameter(
+            5e-3,
+            "learning_rate = 0.005 of Bellec et al.'s evidence-accumulation tutorial",
+            minimum=0.0,
+            exclusive_minimum=True,
+            search=LogUniform(1e-4, 1e-2),
         ),
     }
 
@@ -137,20 +153,18 @@ class Eprop(LearningRule):
             factor = module.pseudo_derivative(membrane) * reverse_trace(learning_signal, kappa)
             input_trace = exponential_trace(inputs, alpha)
             recurrent_trace = exponential_trace(previous, alpha)
-            accumulate_grad(layers["in"].weight, torch.einsum("tbj,tbi->ji", factor, input_trace))
-            recurrent = torch.einsum("tbj,tbi->ji", factor, recurrent_trace)
+            accumulate_grad(layers["in"].weight, summed_outer(factor, input_trace))
+            recurrent = summed_outer(factor, recurrent_trace)
             accumulate_grad(layers["rec"].weight, recurrent * module.rec_mask)
             steps = factor.shape[0]
             ones = exponential_trace(torch.ones(steps, dtype=factor.dtype, device=factor.device), alpha)
             for name in ("in", "rec"):
                 if layers[name].bias is not None:
-                    accumulate_grad(layers[name].bias, torch.einsum("tbj,t->j", factor, ones))
+                    accumulate_grad(layers[name].bias, (factor.sum(1) * ones[:, None]).sum(0))
             readout_ones = exponential_trace(torch.ones(steps, dtype=factor.dtype, device=factor.device), kappa)
-            accumulate_grad(
-                layers["out"].weight, torch.einsum("tbk,tbj->kj", readout_error, exponential_trace(spikes, kappa))
-            )
+            accumulate_grad(layers["out"].weight, summed_outer(readout_error, exponential_trace(spikes, kappa)))
             if layers["out"].bias is not None:
-                accumulate_grad(layers["out"].bias, torch.einsum("tbk,t->k", readout_error, readout_ones))
+                accumulate_grad(layers["out"].bias, (readout_error.sum(1) * readout_ones[:, None]).sum(0))
         return loss.detach(), logits.detach()
 
     def feedback_weights(self) -> dict[str, Tensor]:
