@@ -8,11 +8,22 @@ blocks rules share (:mod:`biobench.rulekit`) and the data-file helpers tasks use
 """
 
 from biobench.data import (
+    MNIST,
     VALIDATION_SIZE,
+    CifarDataset,
     DataError,
+    DatasetTensors,
+    EventDataset,
+    FixedSplitTask,
+    IdxDataset,
+    IdxFile,
+    PickleBatch,
+    RemoteFile,
     load_mnist_arrays,
     load_mnist_tensors,
+    mnist_layout,
     read_idx,
+    split_options,
     to_tensors,
 )
 from biobench.plugin_api import (
@@ -59,6 +70,17 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CORE_CAPABILITIES",
+    "MNIST",
+    "DatasetTensors",
+    "FixedSplitTask",
+    "IdxDataset",
+    "IdxFile",
+    "PickleBatch",
+    "CifarDataset",
+    "EventDataset",
+    "RemoteFile",
+    "mnist_layout",
+    "split_options",
     "LOSSES",
     "OPTIMIZER_OPTIONS",
     "Choice",

@@ -146,6 +146,10 @@ class Architecture(_Plugin, abc.ABC):
     #: Per-profile changes to this architecture's own options, e.g. ``{"ci": {"hidden": [32]}}``;
     #: ``--arch-option`` values win over them.
     profile_overrides: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: Time bins of the task's input (:attr:`Task.input_steps`), set by the harness before
+    #: :meth:`build`; architectures with the ``timed_input`` capability read their input as that many
+    #: consecutive bins of ``input_size // input_steps`` features, one per time step.
+    input_steps: int = 1
 
     @abc.abstractmethod
     def build(self, input_size: int, num_classes: int, generator: torch.Generator) -> Network:
@@ -270,6 +274,10 @@ class Task(_Plugin, abc.ABC):
 
     num_classes: ClassVar[int]
     input_size: ClassVar[int]
+    #: Time bins the flattened input holds: with ``F = input_size // input_steps`` features per bin,
+    #: ``x[:, t*F:(t+1)*F]`` is bin ``t``. 1 for a static input; a task with more bins runs only on
+    #: architectures with the ``timed_input`` capability (:attr:`Architecture.input_steps`).
+    input_steps: ClassVar[int] = 1
 
     @property
     def output_size(self) -> int:
@@ -279,6 +287,20 @@ class Task(_Plugin, abc.ABC):
     @abc.abstractmethod
     def load(self, data_dir: str | None) -> TaskData:
         """Load all splits into memory from ``data_dir`` (fetching them if allowed)."""
+
+    def data_available(self, data_dir: str | None) -> str | None:
+        """None when the task's data is present or can be fetched, else why not (one message).
+
+        The default loads the task (fetching missing files when allowed, which loaders
+        cache per process) and returns the text of the ``DataError`` it raises.
+        """
+        from biobench.data.files import DataError
+
+        try:
+            self.load(data_dir)
+        except DataError as exc:
+            return str(exc)
+        return None
 
     def loss(self, logits: Tensor, y: Tensor) -> Tensor:
         """The task loss of ``logits`` (batch, output_size) for labels ``y``, averaged over the batch."""

@@ -256,6 +256,31 @@ class KANPlasticLayer(PlasticLayer):
             )
         return drive
 
+    @torch.no_grad()
+    def synaptic_operations(self, pre: Tensor) -> tuple[float, float, bool]:
+        """``(dense, effective, False)``: the multiply-accumulates of the node sums on input ``pre`` (batch, in).
+
+        Every edge ``i -> o`` holds ``G + k + 1`` synapses: one per spline coefficient
+        (``scale_sp * coef_k`` times ``B_k(x_i)``) and one base weight (``scale_base`` times
+        ``b(x_i)``). ``dense`` counts them all for every input row, ``rows * in * out * (G + k + 1)``
+        (the node sums' two matrix products); ``effective`` only those whose presynaptic factor
+        (``B_k(x_i)`` or ``b(x_i)``) and weight (masked) are non-zero: a cubic B-spline basis has at
+        most ``k + 1`` non-zero functions at any ``x``. The basis and base functions themselves
+        (pykan's Cox-de Boor recursion and SiLU, per input, shared by all ``out`` edges) are the
+        presynaptic activation functions, not synaptic operations, and are not counted, as
+        NeuroBench counts activations apart from synaptic operations. The factors are real
+        numbers, so the operations are multiply-accumulates.
+        """
+        flat = pre.detach().reshape(-1, self.in_features)
+        live = self.mask != 0  # (in, out)
+        spline_w = (live.unsqueeze(2) & (self.scale_sp != 0).unsqueeze(2) & (self.weight != 0)).sum(1)  # (in, K)
+        base_w = (live & (self.scale_base != 0)).sum(1)  # (in,)
+        basis_active = (self.basis(flat) != 0).sum(0)  # (in, K): rows where B_k(x_i) != 0
+        base_active = (self.base(flat) != 0).sum(0)  # (in,)
+        effective = (basis_active * spline_w).sum() + (base_active * base_w).sum()
+        dense = float(flat.shape[0]) * self.in_features * self.out_features * (self.num_basis + 1)
+        return dense, float(effective), False
+
     def edge_outputs(self, x: Tensor) -> Tensor:
         """Edge activations ``phi_{o,i}(x_i)``, (batch, in, out) (pykan's ``postacts``, transposed)."""
         spline = torch.einsum("bik,iok->bio", self.basis(x), self.weight)

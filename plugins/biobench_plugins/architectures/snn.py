@@ -13,6 +13,14 @@ with ``U_l[0] = 0`` and ``s_0`` the input spikes. The spike non-linearity ``H`` 
 the surrogate derivative named in the config (``surrogate``, ``surrogate_slope``),
 through which autograd runs backprop through time (BPTT).
 
+**Timed input** (capability ``timed_input``). A task whose input comes in time bins
+(``Task.input_steps`` = ``T`` > 1, e.g. N-MNIST's binned events) gives a flattened
+``(batch, T * F)`` input, bin ``t`` at ``x[:, t*F:(t+1)*F]``. The harness sets
+``architecture.input_steps = T`` before ``build``: the first layer then has ``F``
+inputs, the presentation lasts ``T`` steps (``num_steps`` applies to rate-coded static
+inputs only) and bin ``t`` is the input spike vector of step ``t``, as given: no
+encoding, no randomness, and an input gradient (FGSM) flows to the bins directly.
+
 **Readout.** The logits are the output neurons' spike counts over the presentation,
 ``logits_k = sum_t S_2,k[t]``, so the prediction is the neuron that fired most
 (ties go to the lowest index, as ``argmax`` does). Spike counts keep the readout a
@@ -172,16 +180,27 @@ class LeakyLinear(PlasticLinear):
 
 
 class SpikingMLP(nn.Module):
-    """A chain of :class:`LeakyLinear` layers; ``forward`` maps input spikes to output spike counts."""
+    """A chain of :class:`LeakyLinear` layers; ``forward`` maps input spikes to output spike counts.
 
-    def __init__(self, layers: list[LeakyLinear], num_steps: int, encoding_seed: int) -> None:
+    ``input_steps`` > 1: the input is already ``input_steps`` time bins (timed input);
+    otherwise it is rate coded over ``num_steps`` steps.
+    """
+
+    def __init__(self, layers: list[LeakyLinear], num_steps: int, encoding_seed: int, input_steps: int = 1) -> None:
         super().__init__()
         self.layers = nn.ModuleList(layers)
         self.num_steps = num_steps
         self.encoding_seed = encoding_seed
+        self.input_steps = input_steps
 
     def encode(self, x: Tensor) -> Tensor:
-        """Rate-code a batch of flattened inputs in [0, 1] (see :func:`rate_encode`)."""
+        """Input spike trains ``(time, batch, features)``: the bins of a timed input, else a rate code.
+
+        A static input in [0, 1] is rate coded (see :func:`rate_encode`); a timed input
+        ``(batch, T * F)`` is reshaped to ``(T, batch, F)``, its bins used as given.
+        """
+        if self.input_steps > 1:
+            return x.reshape(x.shape[0], self.input_steps, -1).transpose(0, 1)
         return rate_encode(x, self.num_steps, self.encoding_seed)
 
     def forward(self, spikes: Tensor) -> Tensor:
@@ -197,7 +216,7 @@ class SpikingNetwork(Architecture):
     name = "snn"
     description = "Spiking network of LIF neurons (snntorch), 784 -> hidden -> 10, rate-coded input"
     capabilities = frozenset(
-        {"differentiable", "feedback", "node_noise", "signals", "dense", "time", STEPPING}
+        {"differentiable", "feedback", "node_noise", "signals", "dense", "time", "timed_input", STEPPING}
     )
     defaults = {
         "hidden": Hyperparameter(256, "the same width as the MLP (Lillicrap et al. 2016 width)"),
@@ -222,9 +241,16 @@ class SpikingNetwork(Architecture):
     }
 
     def build(self, input_size: int, num_classes: int, generator: torch.Generator) -> Network:
-        """Build the two synapse layers (PyTorch's default init from ``generator``) and their LIF neurons."""
+        """Build the two synapse layers (PyTorch's default init from ``generator``) and their LIF neurons.
+
+        With a timed input (``self.input_steps`` > 1, set by the harness) the first layer
+        reads one bin, ``input_size // input_steps`` features, per step.
+        """
         hidden = int(self.config["hidden"])
-        steps = int(self.config["num_steps"])
+        bins = int(self.input_steps)
+        if bins < 1 or input_size % bins:
+            raise ValueError(f"input_steps {bins} does not divide the input size {input_size}")
+        steps = bins if bins > 1 else int(self.config["num_steps"])
         beta = float(self.config["beta"])
         if hidden < 1 or steps < 1:
             raise ValueError(f"hidden and num_steps must be positive, got {hidden}, {steps}")
@@ -234,7 +260,7 @@ class SpikingNetwork(Architecture):
         if name not in SURROGATES:
             raise ValueError(f"unknown surrogate {name!r}; known: {sorted(SURROGATES)}")
         spike_grad = SURROGATES[name](float(self.config["surrogate_slope"]))
-        sizes = [input_size, hidden, num_classes]
+        sizes = [input_size // bins, hidden, num_classes]
         layers = [
             LeakyLinear(
                 f"fc{i + 1}",
@@ -251,11 +277,11 @@ class SpikingNetwork(Architecture):
             for i in range(len(sizes) - 1)
         ]
         encoding_seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-        module = SpikingMLP(layers, steps, encoding_seed)
+        module = SpikingMLP(layers, steps, encoding_seed, input_steps=bins)
         return Network(module=module, layers=list(layers), architecture=self)
 
     def forward(self, module: nn.Module, x: Tensor) -> Tensor:
-        """Rate-code ``x`` and return the output spike counts (the logits)."""
+        """Encode ``x`` (rate code, or the bins of a timed input) and return the output spike counts."""
         return module(module.encode(x))
 
 
