@@ -128,6 +128,21 @@ def test_random_eprop_differs_from_symmetric_only_through_the_feedback_matrix():
     assert symmetric.feedback_weights() == {}
 
 
+def test_synaptic_operations_count_spikes_times_existing_connections():
+    from biobench.metrics.cost import OperationCounter
+
+    network = worked_example()
+    with OperationCounter(network.layers) as counter:
+        network(X)
+    counts = counter.per_example(1).value["per_layer"]
+    # in: 4 steps x 1 input x 2 neurons, three non-zero inputs; rec: 4 steps x 2 connections (no
+    # self-connections), spikes z^{t-1} at steps 2-4, one each, fan-out 1; out: 4 steps x 2,
+    # one spike per step, fan-out 1
+    assert counts["in"] == {"dense": 8.0, "effective_macs": 6.0, "effective_acs": 0.0}
+    assert counts["rec"] == {"dense": 8.0, "effective_macs": 0.0, "effective_acs": 3.0}
+    assert counts["out"] == {"dense": 8.0, "effective_macs": 0.0, "effective_acs": 4.0}
+
+
 def test_reverse_trace_sums_the_future_with_decay():
     signal = torch.tensor([1.0, 2.0, 0.0, 4.0])
     assert torch.allclose(reverse_trace(signal, 0.5), torch.tensor([1 + 1 + 0 + 0.5, 2 + 0 + 1, 0 + 2, 4.0]))
@@ -240,3 +255,27 @@ def test_backprop_through_time_and_eprop_learn_row_mnist_in_the_smoke_budget(tmp
         accuracy[record["config"]["rule"]["name"]] = record["metrics"]["test_acc"]
     # 20 Adam steps on 28-step sequences; chance is 0.1 (sd 0.01 on 1,000 test images)
     assert accuracy["backprop"] > 0.25 and accuracy["eprop"] > 0.13, accuracy
+
+
+def test_a_timed_input_is_shown_one_bin_per_step():
+    architecture = RecurrentSpikingNetwork(hidden=5, input="pixels")
+    architecture.input_steps = 4  # set by the harness from Task.input_steps
+    network = architecture.build(12, 3, torch.Generator().manual_seed(0))
+    x = torch.arange(24, dtype=torch.float32).reshape(2, 12) / 24
+    _, (inputs, _, _) = network.forward_with_signals(x)
+    assert network.layers[0].in_features == 3 and inputs.pre.shape == (4, 2, 3)
+    assert torch.equal(inputs.pre[1, 0], x[0, 3:6])  # bin t = x[:, 3t:3t+3]
+
+
+def test_rows_of_a_non_square_image_are_refused_with_a_reason(registry):
+    cifar = registry.tasks["cifar10"].cls()
+    backprop = registry.rules["backprop"].cls
+    reason = biobench_pairing_unsupported(
+        architecture=RecurrentSpikingNetwork(), rule=backprop, task=cifar, capabilities={}
+    )
+    assert reason is not None and "'rsnn'" in reason and "square" in reason and "3072" in reason
+    assert biobench_pairing_unsupported(
+        architecture=RecurrentSpikingNetwork(input="pixels"), rule=backprop, task=cifar, capabilities={}
+    ) is None
+    mnist = registry.tasks["mnist"].cls()
+    assert biobench_pairing_unsupported(architecture=RecurrentSpikingNetwork(), rule=backprop, task=mnist, capabilities={}) is None

@@ -188,6 +188,22 @@ def test_the_architecture_records_the_relaxed_state():
     assert not first.time_major
 
 
+def test_both_directions_of_the_synapses_count_as_synaptic_operations():
+    from biobench.metrics.cost import OperationCounter
+
+    network = worked_example()  # 2-2-1, 4 free steps, one example
+    with OperationCounter(network.layers) as counter:
+        network(X)
+    counts = counter.per_example(1).value["per_layer"]
+    # fc1: the input drive W1 x once per relaxation (2 x 2); fc2: bottom-up W2 h and top-down
+    # W2^T o at each of the 4 steps (2 x 1 each)
+    assert counts["fc1"]["dense"] == 4 and counts["fc2"]["dense"] == 16
+    # effective: only non-zero inputs count. Steps start from (h, o) = (0, 0), (h1, 0), (h2, o2),
+    # (h3, o3): bottom-up 2 inputs x fan-out 1 at steps 2-4 (6), top-down 1 input x fan-out 2 at
+    # steps 3-4 (4)
+    assert counts["fc2"]["effective_macs"] == 10 and counts["fc1"]["effective_macs"] == 4
+
+
 @pytest.mark.slow
 def test_equilibrium_propagation_learns_mnist_in_the_smoke_budget(tmp_path, data_dir):
     from helpers import run_context

@@ -77,12 +77,45 @@ ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
 
 
 class HopfieldLayer(PlasticLinear):
-    """The symmetric synapses between two layers; records the final state of a relaxation."""
+    """The symmetric synapses between two layers, used in both directions.
+
+    ``layer(s_below)`` is the bottom-up drive ``W s_below + b``; ``layer.top_down(s_above)`` the
+    top-down drive ``W^T s_above`` through the same synapses. Both are forward calls of the
+    layer, so forward hooks (the harness's count of synaptic operations) see each of them.
+    Recording is explicit (:meth:`record_state`): the final state of a relaxation, once.
+    """
 
     def __init__(
         self, name: str, in_features: int, out_features: int, generator: torch.Generator | None = None
     ) -> None:
         super().__init__(name, in_features, out_features, activation=None, generator=generator)
+        self._transposed = False
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``x W^T + b`` (bottom-up), or ``x W`` inside :meth:`top_down`."""
+        if self._transposed:
+            return x @ self.weight
+        return F.linear(x, self.weight, self.bias)
+
+    def top_down(self, x: Tensor) -> Tensor:
+        """The drive ``x W`` that the layer above (state ``x``, shape (batch, out)) sends down."""
+        self._transposed = True
+        try:
+            return self(x)
+        finally:
+            self._transposed = False
+
+    @torch.no_grad()
+    def synaptic_operations(self, pre: Tensor) -> tuple[float, float, bool]:
+        """Operations of one call: bottom-up as a dense layer; top-down from the ``out`` side."""
+        if not self._transposed:
+            return super().synaptic_operations(pre)
+        flat = pre.detach().reshape(-1, pre.shape[-1])
+        fan_out = (self.weight.detach() != 0).sum(1).to(torch.float64)  # (out,): synapses to the layer below
+        active = (flat != 0).sum(0).to(torch.float64)
+        dense = float(flat.shape[0]) * self.in_features * self.out_features
+        binary = bool(((flat == 0) | (flat == 1) | (flat == -1)).all())
+        return dense, float(active @ fan_out), binary
 
     @property
     def recording(self) -> bool:
@@ -113,20 +146,16 @@ class LayeredHopfieldNetwork(nn.Module):
         last = len(self.layers) - 1
         new = []
         for index, layer in enumerate(self.layers):
-            if index == 0:
-                net = input_drive
-            else:
-                net = F.linear(state[index - 1], layer.weight, layer.bias)
+            net = input_drive if index == 0 else layer(state[index - 1])
             if index < last:
-                new.append(self.rho(net + state[index + 1] @ self.layers[index + 1].weight))
+                new.append(self.rho(net + self.layers[index + 1].top_down(state[index + 1])))
             else:
                 new.append(net if nudge is None else net + nudge(state[index]))
         return new
 
     def relax(self, x: Tensor, state: list[Tensor], steps: int, nudge: Nudge | None = None) -> list[Tensor]:
         """``steps`` synchronous steps from ``state`` with ``nudge`` on the output layer."""
-        first = self.layers[0]
-        input_drive = F.linear(x, first.weight, first.bias)
+        input_drive = self.layers[0](x)
         for _ in range(steps):
             state = self.step(input_drive, state, nudge)
         return state

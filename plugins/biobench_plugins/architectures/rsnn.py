@@ -2,9 +2,11 @@
 
 The recurrent network of Bellec et al. (2020) with LIF neurons only (no adaptive
 thresholds). Inputs are analog currents: by default an image is shown one row per time
-step (``input = rows``: 28 steps of 28 pixels for MNIST, a temporal task that needs memory);
-``input = pixels`` shows all pixels at every one of ``num_steps`` steps. With ``x^t`` the
-input at step ``t = 1..T``:
+step (``input = rows``: 28 steps of 28 pixels for MNIST, a temporal task that needs memory;
+square images only); ``input = pixels`` shows all pixels at every one of ``num_steps`` steps.
+A task whose input comes in time bins (``Task.input_steps`` > 1, e.g. N-MNIST's binned events;
+capability ``timed_input``) is shown one bin per step, whatever ``input`` says. With ``x^t``
+the input at step ``t = 1..T``:
 
     v^t = alpha v^{t-1} + W_in x^t + W_rec z^{t-1} - v_th z^{t-1}      (reset by subtraction)
     z^t = H(v^t - v_th)                                                 (spike: 1 above threshold)
@@ -32,12 +34,14 @@ neurons, no bias), ``rec`` (neurons -> neurons, no bias, diagonal masked) and ``
 default in their tutorials), ``b_out = 0``; drawn from the run's generator.
 
 **Capabilities.** ``recurrent`` (``biobench_plugins.capabilities.recurrent``), ``differentiable``,
-``dense``, ``time`` and ``signals``: while recording, every step records, time first, for ``in``
+``dense``, ``time``, ``timed_input`` and ``signals``: while recording, every step records, time first, for ``in``
 ``pre = x^t``, ``drive = W_in x^t``, ``post = z^t``, ``membrane = v^t``; for ``rec`` ``pre =
 z^{t-1}``, ``drive = W_rec z^{t-1}``, ``post = z^t``, ``membrane = v^t``; for ``out`` ``pre =
 z^t``, ``drive = W_out z^t + b_out``, ``post = y^t``. Rules that read signals as a feed-forward
 chain of spiking layers (``signals`` without ``recurrent``) are declared unsupported by this
-module's ``biobench_pairing_unsupported``. Not ``feedback``, ``node_noise`` or ``rate``.
+module's ``biobench_pairing_unsupported``, and so is ``input = rows`` with a task whose static
+input is not a square image (e.g. CIFAR-10's 3,072 values). Not ``feedback``, ``node_noise`` or
+``rate``.
 
 **Budget.** ``ci`` trains 1 epoch on all 55,000 training images instead of 3 (``run_overrides``,
 stored in every record): a step of backprop through 28 time steps costs about 20 times the
@@ -60,6 +64,12 @@ RECURRENT = "recurrent"
 
 INPUTS = ("rows", "pixels")
 READOUTS = ("last", "mean")
+
+
+def square_side(size: int) -> int | None:
+    """The side of a square image of ``size`` values, or None when ``size`` is not a square."""
+    side = math.isqrt(size)
+    return side if side * side == size else None
 
 
 def triangle_pseudo_derivative(v: Tensor, threshold: float, height: float) -> Tensor:
@@ -109,6 +119,16 @@ class RecurrentSynapses(PlasticLinear):
         """The synaptic drive ``x @ W.T + b`` (any leading dimensions)."""
         return F.linear(x, self.effective_weight(), self.bias)
 
+    @torch.no_grad()
+    def synaptic_operations(self, pre: Tensor) -> tuple[float, float, bool]:
+        """A dense layer's counts over the connections that exist (masked ones are not synapses)."""
+        flat = pre.detach().reshape(-1, pre.shape[-1])
+        fan_out = (self.effective_weight().detach() != 0).sum(0).to(torch.float64)
+        active = (flat != 0).sum(0).to(torch.float64)
+        connections = self.in_features * self.out_features if self.mask is None else float(self.mask.sum())
+        binary = bool(((flat == 0) | (flat == 1) | (flat == -1)).all())
+        return float(flat.shape[0]) * connections, float(active @ fan_out), binary
+
     @property
     def recording(self) -> bool:
         """Whether signals are being recorded."""
@@ -128,6 +148,7 @@ class RecurrentLIF(nn.Module):
         recurrent_layer: RecurrentSynapses,
         readout_layer: RecurrentSynapses,
         config: dict[str, Any],
+        input_steps: int = 1,
     ) -> None:
         super().__init__()
         self.input_layer = input_layer
@@ -135,6 +156,7 @@ class RecurrentLIF(nn.Module):
         self.readout_layer = readout_layer
         self.input_mode = config["input"]
         self.num_steps = int(config["num_steps"])
+        self.input_steps = input_steps
         self.alpha = math.exp(-1.0 / float(config["tau_membrane"]))
         self.kappa = math.exp(-1.0 / float(config["tau_readout"]))
         self.threshold = float(config["threshold"])
@@ -147,8 +169,8 @@ class RecurrentLIF(nn.Module):
         return self.recurrent_layer.mask
 
     def sequence(self, x: Tensor) -> Tensor:
-        """The input currents ``(time, batch, features)`` of flattened images ``x``."""
-        if self.input_mode == "rows":
+        """The input currents ``(time, batch, features)`` of flattened inputs ``x``."""
+        if self.input_steps > 1 or self.input_mode == "rows":
             side = self.input_layer.in_features
             return x.reshape(x.shape[0], -1, side).transpose(0, 1)
         return x.unsqueeze(0).expand(self.num_steps, *x.shape)
@@ -201,7 +223,7 @@ class RecurrentSpikingNetwork(Architecture):
 
     name = "rsnn"
     description = "Recurrent spiking network (LIF, leaky readout), MNIST shown row by row: 28 steps x 28 inputs -> 128 -> 10"
-    capabilities = frozenset({"differentiable", "dense", "time", "signals", RECURRENT})
+    capabilities = frozenset({"differentiable", "dense", "time", "timed_input", "signals", RECURRENT})
     defaults = {
         "hidden": Hyperparameter(
             128, "the width of the snn's smoke and ci profiles; Bellec et al.'s tutorials use 100 neurons",
@@ -249,11 +271,15 @@ class RecurrentSpikingNetwork(Architecture):
         """Build the three synapse layers with Bellec et al.'s initialisation drawn from ``generator``."""
         config = self.config
         hidden = int(config["hidden"])
-        if config["input"] == "rows":
-            side = math.isqrt(input_size)
-            if side * side != input_size:
+        bins = int(self.input_steps)
+        if bins > 1:
+            if input_size % bins:
+                raise ValueError(f"input_steps {bins} does not divide the input size {input_size}")
+            inputs = input_size // bins
+        elif config["input"] == "rows":
+            inputs = square_side(input_size)
+            if inputs is None:
                 raise ValueError(f"input 'rows' needs square images; the input has {input_size} values")
-            inputs = side
         else:
             inputs = input_size
         mask = 1.0 - torch.eye(hidden)
@@ -266,7 +292,7 @@ class RecurrentSpikingNetwork(Architecture):
             recurrent_layer.weight.copy_(torch.randn(hidden, hidden, generator=generator) / math.sqrt(hidden) * mask)
             readout_layer.weight.copy_((torch.rand(num_classes, hidden, generator=generator) * 2 - 1) * glorot)
             readout_layer.bias.zero_()
-        module = RecurrentLIF(input_layer, recurrent_layer, readout_layer, config)
+        module = RecurrentLIF(input_layer, recurrent_layer, readout_layer, config, input_steps=bins)
         return Network(module=module, layers=[input_layer, recurrent_layer, readout_layer], architecture=self)
 
 
@@ -280,9 +306,17 @@ def biobench_register_architectures() -> list[type[Architecture]]:
 def biobench_pairing_unsupported(
     architecture: Any, rule: type[Any], task: Any, capabilities: dict[str, str]
 ) -> str | None:
-    """Rules that read signals as a feed-forward chain of layers cannot train the recurrent network."""
+    """Rules that read signals as a feed-forward chain cannot train the network; rows need square images."""
     if not isinstance(architecture, RecurrentSpikingNetwork):
         return None
+    size = getattr(task, "input_size", None)
+    static = getattr(task, "input_steps", 1) == 1
+    if static and architecture.config["input"] == "rows" and size is not None and square_side(size) is None:
+        return (
+            f"architecture {architecture.name!r} shows an image one row per step and needs square "
+            f"images; task {getattr(task, 'name', '?')!r} has {size} input values "
+            f"(--arch-option input='\"pixels\"' shows the whole input at every step)"
+        )
     requires = set(getattr(rule, "requires", ()))
     if RECURRENT in requires or "signals" not in requires:
         return None
