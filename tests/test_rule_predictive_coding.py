@@ -167,3 +167,13 @@ def test_the_layer_chain_is_declared_by_the_feed_forward_architectures_only(regi
     chains = {name for name, entry in registry.architectures.items() if "layer_chain" in entry.cls.capabilities}
     assert {"mlp", "mlp-sigmoid", "kan"} <= chains
     assert not chains & {"snn", "rsnn", "hopfield"}
+
+
+def test_the_harness_can_count_the_operations_of_an_update():
+    from biobench.metrics.cost import matmul_macs
+
+    network, x, y = random_mlp()
+    rule = bound(network, inference_steps=3)
+    macs = matmul_macs(lambda: rule.compute_update(x, y, F.cross_entropy))
+    feed_forward = 5 * (12 * 8 + 8 * 6 + 6 * 4)  # 5 examples through 12-8-6-4
+    assert macs > 3 * feed_forward  # inference steps and the local updates come on top

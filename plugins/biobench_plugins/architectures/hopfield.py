@@ -79,10 +79,12 @@ ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
 class HopfieldLayer(PlasticLinear):
     """The symmetric synapses between two layers, used in both directions.
 
-    ``layer(s_below)`` is the bottom-up drive ``W s_below + b``; ``layer.top_down(s_above)`` the
-    top-down drive ``W^T s_above`` through the same synapses. Both are forward calls of the
-    layer, so forward hooks (the harness's count of synaptic operations) see each of them.
-    Recording is explicit (:meth:`record_state`): the final state of a relaxation, once.
+    ``layer(s_below)`` is the bottom-up drive ``W s_below + b``, the layer's output;
+    ``layer.top_down(s_above)`` the top-down drive ``W^T s_above`` through the same synapses.
+    Both are forward calls of the layer, so forward hooks that count synaptic operations see
+    each of them; a top-down call returns its drive inside a 1-tuple, so that hooks reading a
+    layer's *output* (the gradient reaching it) see the bottom-up drive only. Recording is
+    explicit (:meth:`record_state`): the final state of a relaxation, once.
     """
 
     def __init__(
@@ -91,19 +93,20 @@ class HopfieldLayer(PlasticLinear):
         super().__init__(name, in_features, out_features, activation=None, generator=generator)
         self._transposed = False
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``x W^T + b`` (bottom-up), or ``x W`` inside :meth:`top_down`."""
+    def forward(self, x: Tensor) -> Tensor | tuple[Tensor]:
+        """``x W^T + b`` (bottom-up), or ``(x W,)`` inside :meth:`top_down`."""
         if self._transposed:
-            return x @ self.weight
+            return (x @ self.weight,)
         return F.linear(x, self.weight, self.bias)
 
     def top_down(self, x: Tensor) -> Tensor:
         """The drive ``x W`` that the layer above (state ``x``, shape (batch, out)) sends down."""
         self._transposed = True
         try:
-            return self(x)
+            (drive,) = self(x)
         finally:
             self._transposed = False
+        return drive
 
     @torch.no_grad()
     def synaptic_operations(self, pre: Tensor) -> tuple[float, float, bool]:

@@ -211,7 +211,9 @@ class PredictiveCoding(LearningRule):
         for index, layer in enumerate(layers[:-1]):
             prediction = first_prediction if index == 0 and first_prediction is not None else layer(pre)
             total = total + 0.5 * (values[index] - prediction).pow(2).sum()
-            pre = values[index]
+            # a view, not the leaf value node itself, enters the next layer: module hooks that track
+            # gradients (torch's FLOP counter) cannot follow a leaf input under autograd.grad
+            pre = values[index].view_as(values[index])
         output = layers[-1](pre)
         if self.config["output_energy"] == "loss":
             return total + loss_fn(output, y) * len(y)
