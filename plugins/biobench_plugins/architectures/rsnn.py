@@ -44,7 +44,7 @@ input is not a square image (e.g. CIFAR-10's 3,072 values). Not ``feedback``, ``
 ``rate``.
 
 **Budget.** ``ci`` trains 1 epoch on all 55,000 training images instead of 3 (``run_overrides``,
-stored in every record): a step of backprop through 28 time steps costs about 20 times the
+stored in every record): a step of backprop through 28 time steps costs about 8 times the
 MLP's, and one epoch keeps each trained pairing near half a minute on one CPU thread.
 """
 

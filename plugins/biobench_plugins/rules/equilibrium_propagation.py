@@ -79,7 +79,7 @@ class EquilibriumPropagation(LearningRule):
     nudged_steps`` for one-sided), the nudge's small per-step derivative of the loss, and one
     gradient of ``Phi`` at each of the two states, against ``free_steps`` steps with a graph and
     their backward pass for backprop on the same architecture: on the 784-256-10 ``hopfield``
-    (batch 100, one CPU thread) about 1.2 times backprop's time per update.
+    (batch 100, one CPU thread) about 1.4 times backprop's time per update.
 
     **Convergence.** The estimate assumes that every phase reaches its fixed point. With the
     default 20 free steps that holds at initialisation (cosine 0.998 to the reference) but not for
