@@ -144,14 +144,15 @@ def test_with_a_small_output_error_the_equilibrium_update_is_backprop():
         assert float(got.norm() / want.norm()) == pytest.approx(1.0, abs=1e-3)
 
 
-@pytest.mark.parametrize("build", ["mlp", "kan"])
+@pytest.mark.parametrize("build", ["mlp", "kan", "kan-rescaled-input"])
 def test_without_inference_only_the_output_layer_learns_exactly(build):
     if build == "mlp":
         network, x, y = random_mlp()
-    else:
-        network = KAN(hidden=[3]).build(4, 3, torch.Generator().manual_seed(0))
+    else:  # the rescaled input reaches the first layer through architecture.chain_input
+        options = {"input_range": [-1.0, 1.0]} if build == "kan-rescaled-input" else {}
+        network = KAN(hidden=[3], **options).build(4, 3, torch.Generator().manual_seed(0))
         generator = torch.Generator().manual_seed(1)
-        x = torch.rand(5, 4, generator=generator) * 2 - 1
+        x = torch.rand(5, 4, generator=generator)
         y = torch.randint(0, 3, (5,), generator=generator)
     reference = dict(zip(map(id, network.plastic_parameters()), backprop(network, x, y, F.cross_entropy), strict=True))
     bound(network, inference_steps=0).compute_update(x, y, F.cross_entropy)

@@ -40,8 +40,8 @@ class PredictiveCoding(LearningRule):
     """Predictive coding (Whittington & Bogacz 2017), PCX formulation (Pinchetti et al. 2024).
 
     Every hidden layer ``l = 1 .. L-1`` of a layer chain (capability ``layer_chain``:
-    ``logits = f_L(... f_1(x))``) gets a *value node* ``x_l``, and each layer predicts the
-    next one from it (``x_0 = x``, the input, is clamped):
+    ``logits = f_L(... f_1(x_0))``, ``x_0 = architecture.chain_input(x)``) gets a *value node*
+    ``x_l``, and each layer predicts the next one from it (the input ``x_0`` is clamped):
 
         mu_l = f_l(x_{l-1})            (for the MLP: f_l(u) = act(W_l u + b_l); f_L linear)
         eps_l = x_l - mu_l
@@ -211,7 +211,7 @@ class PredictiveCoding(LearningRule):
         """``F`` summed over the batch; ``first_prediction`` (mu_1) is reused when given."""
         layers = self.network.layers
         total = x.new_zeros(())
-        pre = x
+        pre = self.network.architecture.chain_input(x)
         for index, layer in enumerate(layers[:-1]):
             prediction = first_prediction if index == 0 and first_prediction is not None else layer(pre)
             total = total + 0.5 * (values[index] - prediction).pow(2).sum()
@@ -228,7 +228,7 @@ class PredictiveCoding(LearningRule):
         layers = self.network.layers
         with torch.no_grad():
             values = []
-            activity = x
+            activity = self.network.architecture.chain_input(x)
             for layer in layers[:-1]:
                 activity = layer(activity)
                 values.append(activity)
