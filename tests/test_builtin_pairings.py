@@ -23,7 +23,9 @@ ERROR_DRIVEN_FLOOR = {"reference": 0.3, "feedback alignment": 0.15, "target proj
 #: mlp-repu and mlp-softmax: with PyTorch's initialisation their hidden activities (max(u, 0)^4.5,
 #: softmax over the layer) start tiny, so feedback alignment needs more than 20 steps (at the ci
 #: budget it reaches 0.955 and 0.937).
-NO_FLOOR_ARCHITECTURES = {"mlp-sigmoid", "mlp-repu", "mlp-softmax"}
+#: rsnn: backprop through time on MNIST shown row by row reaches 0.30-0.36 after the 20 smoke
+#: steps (seeds 0-3), too close to the floor; tests/test_rule_eprop.py checks it learns.
+NO_FLOOR_ARCHITECTURES = {"mlp-sigmoid", "mlp-repu", "mlp-softmax", "rsnn"}
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +35,7 @@ def context(tmp_path_factory, data_dir):
 
 
 def test_the_builtin_plugins_are_discovered():
-    assert {"mlp", "kan", "snn"} <= set(BUILTIN_ARCHITECTURES)
+    assert {"mlp", "kan", "snn", "hopfield", "rsnn"} <= set(BUILTIN_ARCHITECTURES)
     assert "backprop" in BUILTIN_RULES and len(BUILTIN_RULES) >= 10
 
 

@@ -56,7 +56,7 @@ def test_missing_files_offline_give_one_clear_message(tmp_path, monkeypatch):
         raise ConnectionError("network unreachable")
 
     monkeypatch.setattr(pooch, "retrieve", no_network)
-    data.load_mnist_arrays.cache_clear()
+    data.load_idx_arrays.cache_clear()
     with pytest.raises(data.DataError) as info:
         data.load_mnist_arrays(str(tmp_path), True)
     message = str(info.value)
@@ -71,7 +71,7 @@ def test_corrupt_mnist_file_in_data_root_is_reported(tmp_path, data_dir):
         shutil.copy(f, raw / f.name)
     labels = next(raw.glob("t10k-labels*"))
     labels.write_bytes(labels.read_bytes()[:5000])
-    data.load_mnist_arrays.cache_clear()
+    data.load_idx_arrays.cache_clear()
     with pytest.raises(data.DataError, match="t10k-labels"):
         data.load_mnist_arrays(str(tmp_path), False)
 

@@ -104,28 +104,35 @@ def test_metric_columns_read_the_harness_keys():
     rec = make_record(
         "mlp", "fa", 0,
         gradient_bias={"overall": 0.75, "hidden": 0.5, "per_layer": {"fc1": 0.5, "fc2": 1.0}},
-        gradient_snr={"overall": 0.2, "hidden": 0.1, "per_layer": {}},
-        gradient_snr_ratio_to_backprop={"overall": 0.8, "hidden": None, "per_layer": {}},
+        update_variance={
+            "examples": 32,
+            "initial": {"rule": None, "backprop": None, "snr_ratio": {"hidden": 0.8, "per_layer": {}}},
+            "final": {"rule": None, "backprop": None, "snr_ratio": {"hidden": 0.4, "per_layer": {}}},
+        },
         fgsm_acc={"0/255": 0.9, "4/255": 0.7, "8/255": 0.55, "12/255": 0.3},
-        alignment_angle_deg={"mean": 42.0, "per_layer": {"fc2": 42.0}, "kind": {}},
+        fgsm_drop={"0/255": 0.0, "4/255": 0.2, "8/255": 0.35, "12/255": 0.6},
+        feedback_angle_deg={"mean": 42.0, "per_layer": {"fc2": 42.0}},
+        signal_angle_deg={"hidden": 50.0, "per_layer": {"fc1": 50.0, "fc2": 0.0}},
+        reasons={"update_variance.initial.rule": "x", "update_variance.initial.backprop": "x",
+                 "update_variance.final.rule": "x", "update_variance.final.backprop": "x"},
     )
     (row,) = lb.summarise([rec]).to_dict(orient="records")
-    assert (row["gradient_bias"], row["gradient_snr"], row["gradient_snr_ratio"]) == (0.75, 0.2, 0.8)
-    assert (row["fgsm_acc_8_255"], row["alignment_angle_deg"]) == (0.55, 42.0)
+    assert (row["gradient_bias_hidden"], row["snr_ratio_initial"], row["snr_ratio_final"]) == (0.5, 0.8, 0.4)
+    assert (row["fgsm_drop_8_255"], row["feedback_angle_deg"], row["signal_angle_deg"]) == (0.35, 42.0, 50.0)
     assert fgsm_curve(rec["metrics"]) == [(0.0, 0.9), (4 / 255, 0.7), (8 / 255, 0.55), (12 / 255, 0.3)]
 
 
 def test_missing_and_null_metrics_render_as_dashes_not_zero():
     rec = make_record(
-        "mlp", "hebb", 0, gradient_bias=None, alignment_angle_deg=None,
-        reasons={"gradient_bias": "zero update", "alignment_angle_deg": "no feedback"},
+        "mlp", "hebb", 0, gradient_bias=None, feedback_angle_deg=None,
+        reasons={"gradient_bias": "zero update", "feedback_angle_deg": "no feedback"},
     )
     frame = lb.summarise([rec])
     (row,) = frame.to_dict(orient="records")
-    assert row["gradient_bias"] is None and row["fgsm_acc_8_255"] is None
+    assert row["gradient_bias_hidden"] is None and row["fgsm_drop_8_255"] is None
     table = lb.markdown_table([row], lb.display_columns())
     assert "| — |" in table and "0.000" not in table
-    assert json.loads(lb.render_json(frame))[0]["gradient_bias"] is None
+    assert json.loads(lb.render_json(frame))[0]["gradient_bias_hidden"] is None
     assert lb.render_csv(frame).splitlines()[1].count(",,") >= 1
 
 
@@ -199,7 +206,7 @@ def test_check_fails_on_a_hand_edit(board, target, capsys):
 
 
 def test_check_fails_when_a_record_changes(board):
-    path = sorted(board["results"].glob("*backprop*seed0.json"))[0]
+    path = sorted(board["results"].glob("*backprop*seed0__*.json"))[0]
     record = json.loads(path.read_text())
     record["metrics"]["test_acc"] = 0.123
     path.write_text(json.dumps(record))
@@ -224,12 +231,12 @@ def test_compare_accepts_fresh_records_within_tolerance():
 
 def test_compare_reports_every_kind_of_disagreement():
     committed = [
-        make_record("mlp", "fa", 0, acc=0.90, gradient_snr={"overall": 1.0}),
+        make_record("mlp", "fa", 0, acc=0.90, feedback_angle_deg={"mean": 40.0, "per_layer": {}}),
         make_record("mlp", "kp", 0, acc=0.90),
         make_record("mlp", "gone", 0, acc=0.90),
     ]
     fresh = [
-        make_record("mlp", "fa", 0, acc=0.90 + 2 * ACCURACY.tolerance, gradient_snr={"overall": 1.5}),
+        make_record("mlp", "fa", 0, acc=0.90 + 2 * ACCURACY.tolerance, feedback_angle_deg={"mean": 50.0, "per_layer": {}}),
         make_record("mlp", "kp", 0, status="diverged"),
         make_record("mlp", "new", 0, acc=0.5),
     ]
@@ -237,16 +244,71 @@ def test_compare_reports_every_kind_of_disagreement():
     text = "\n".join(problems)
     assert len(problems) == 5, text
     assert "mnist__mlp__fa__ci__seed0__0000abcd: test_acc" in text
-    assert "mnist__mlp__fa__ci__seed0__0000abcd: gradient_snr" in text
+    assert "mnist__mlp__fa__ci__seed0__0000abcd: feedback_angle_deg" in text
     assert "status diverged (fresh) vs ok (committed)" in text
     assert "mnist__mlp__new__ci__seed0__0000abcd: no committed record" in text
     assert "mnist__mlp__gone__ci__seed0__0000abcd: committed but not produced" in text
 
 
 def test_compare_flags_a_metric_present_on_one_side_only():
-    committed = [make_record("mlp", "fa", 0, gradient_bias={"overall": 0.5})]
+    committed = [make_record("mlp", "fa", 0, gradient_bias={"hidden": 0.5, "per_layer": {}})]
     fresh = [make_record("mlp", "fa", 0)]
-    assert lb.compare_records(fresh, committed) == ["mnist__mlp__fa__ci__seed0__0000abcd: gradient_bias is None (fresh) vs 0.5 (committed)"]
+    assert lb.compare_records(fresh, committed) == [
+        "mnist__mlp__fa__ci__seed0__0000abcd: gradient_bias_hidden is None (fresh) vs 0.5 (committed)"
+    ]
+
+
+def _configured(arch, rule, seed, acc, overrides=None, track="default", reference=False):
+    record = make_record(arch, rule, seed, acc=acc, reference=reference)
+    record["track"] = track
+    record["overrides"] = overrides or {}
+    record["config"]["rule"]["config"] = dict((overrides or {}).get("rule", {}))
+    return record
+
+
+def test_configurations_are_rows_of_their_own_named_by_their_options():
+    recs = [
+        _configured("mlp", "fa", seed, 0.9) for seed in (0, 1)
+    ] + [
+        _configured("mlp", "fa", seed, 0.8, overrides={"rule": {"feedback_scale": 2.0}}) for seed in (0, 1)
+    ]
+    frame = lb.summarise(recs)
+    assert list(frame["variant"]) == ["defaults", "rule.feedback_scale=2"]
+    assert frame["config_id"].nunique() == 2
+    assert lb.rule_text(frame.to_dict(orient="records")[1]) == "fa [rule.feedback_scale=2]"
+
+
+def test_intervals_and_the_paired_comparison_with_the_reference():
+    accs = {"backprop": (0.97, 0.975, 0.972, 0.971, 0.974), "fa": (0.95, 0.955, 0.951, 0.949, 0.953),
+            "np": (0.969, 0.976, 0.973, 0.970, 0.975)}
+    recs = [
+        _configured("mlp", rule, seed, acc, reference=rule == "backprop")
+        for rule, values in accs.items() for seed, acc in enumerate(values)
+    ]
+    rows = {r["rule"]: r for r in lb.summarise(recs).to_dict(orient="records")}
+    fa = rows["fa"]
+    assert fa["test_acc_ci_low"] <= fa["test_acc_mean"] <= fa["test_acc_ci_high"]
+    assert 0.949 <= fa["test_acc_ci_low"] and fa["test_acc_ci_high"] <= 0.955
+    assert fa["vs_reference"] == "worse" and fa["vs_reference_p"] < 0.001
+    assert fa["vs_reference_diff"] == pytest.approx(-0.0208, abs=1e-6)
+    assert rows["np"]["vs_reference"] == "no difference"
+    assert rows["backprop"]["vs_reference"] == ""
+
+
+def test_the_headline_matrix_puts_rules_against_architectures_and_prefers_the_tuned_track():
+    recs = [
+        _configured("mlp", "backprop", 0, 0.97, reference=True), _configured("kan", "backprop", 0, 0.90, reference=True),
+        _configured("mlp", "fa", 0, 0.95), _configured("kan", "fa", 0, 0.88),
+        make_record("kan", "hebb", 0, status="unsupported", reason="needs dense"),
+        _configured("mlp", "fa", 0, 0.96, track="tuned"), _configured("mlp", "backprop", 0, 0.975, track="tuned", reference=True),
+    ]
+    (block,) = lb.headline(lb.summarise(recs))
+    assert block["track"] == "tuned" and block["architectures"] == ["mlp"]
+    (default_block,) = lb.headline(lb.summarise([r for r in recs if r.get("track") != "tuned"]))
+    assert default_block["architectures"] == ["kan", "mlp"]
+    assert [row["rule"] for row in default_block["rows"]] == ["backprop", "fa", "hebb"]
+    table = lb.markdown_matrix(default_block)
+    assert "| fa | 88.00 | 95.00 |" in table and "| hebb |  |  |" in table
 
 
 def test_compare_cli(board, tmp_path):
@@ -282,9 +344,8 @@ def test_regeneration_script_refreshes_then_verifies(tmp_path, data_dir):
 
     refreshed = run("refresh", "fresh-refresh")
     assert refreshed.returncode == 0, refreshed.stdout[-3000:] + refreshed.stderr[-3000:]
-    assert sorted(p.name for p in (tmp_path / "board" / "results").glob("*.json")) == [
-        "mnist__mlp__backprop__smoke__seed0.json"
-    ]
+    (stored,) = (tmp_path / "board" / "results").glob("*.json")
+    assert re.fullmatch(r"mnist__mlp__backprop__smoke__seed0__[0-9a-f]{8}\.json", stored.name)
     assert (tmp_path / "board" / "LEADERBOARD.md").exists()
     verified = run("verify", "fresh-verify")
     assert verified.returncode == 0, verified.stdout[-3000:] + verified.stderr[-3000:]

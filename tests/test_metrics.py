@@ -18,11 +18,11 @@ from biobench import (
     TaskData,
 )
 from biobench.metrics import MetricUndefined, fgsm_key
-from biobench.metrics.alignment import AlignmentAngle
+from biobench.metrics.alignment import FeedbackAngle, SignalAngle, mean_example_angle
 from biobench.metrics.base import angle_deg, cosine
 from biobench.metrics.gradients import (
     GradientBias,
-    GradientSNR,
+    OutputSignals,
     UpdateAngle,
     per_example_reference_gradients,
     per_example_rule_updates,
@@ -32,6 +32,7 @@ from biobench.metrics.gradients import (
 from biobench.metrics.harness import HarnessMeasurements
 from biobench.metrics.robustness import FGSMAccuracy, fgsm_examples
 from biobench.metrics.state import TrainingState
+from biobench.metrics.variance import UpdateVariance, layer_statistics
 from biobench.results.records import validate_record
 from biobench_plugins.architectures.mlp import MLP
 from biobench_plugins.rules.backprop import Backprop
@@ -200,7 +201,7 @@ def test_the_feedback_alignment_plugin_with_symmetric_feedback_has_bias_one_and_
     network = _mlp((32, 16))
     rule = _bind(plugin.FeedbackAlignment(), network)
     data, task = _data(), _Digits()
-    random_alignment = AlignmentAngle().compute(network, rule, task, data.train_x, data.train_y)
+    random_alignment = FeedbackAngle().compute(network, rule)
     assert 80.0 < random_alignment.value["mean"] < 100.0  # fixed random feedback at initialisation
     with torch.no_grad():
         for layer in network.layers[1:]:
@@ -209,7 +210,7 @@ def test_the_feedback_alignment_plugin_with_symmetric_feedback_has_bias_one_and_
     bias = GradientBias().compute(update, reference_gradient(network, task, data.train_x, data.train_y))
     assert bias.value["overall"] == pytest.approx(1.0, abs=1e-6)
     assert bias.value["hidden"] == pytest.approx(1.0, abs=1e-6)
-    alignment = AlignmentAngle().compute(network, rule, task, data.train_x, data.train_y)
+    alignment = FeedbackAngle().compute(network, rule)
     assert alignment.value["per_layer"] == {"fc2": pytest.approx(0.0, abs=1e-3), "fc3": pytest.approx(0.0, abs=1e-3)}
 
 
@@ -218,7 +219,9 @@ def test_feedback_alignment_with_random_feedback_is_exact_only_at_the_output():
     # the readout's own gradient is local and exact; hidden layers get the random feedback
     assert bias.value["per_layer"]["fc3"] == pytest.approx(1.0, abs=1e-6)
     assert bias.value["per_layer"]["fc1"] < 0.5
-    assert bias.value["hidden"] < 0.5
+    # the headline is the mean of the hidden layers' cosines, never the readout-dominated overall one
+    assert bias.value["hidden"] == pytest.approx((bias.value["per_layer"]["fc1"] + bias.value["per_layer"]["fc2"]) / 2)
+    assert bias.value["overall"] > bias.value["hidden"]
 
 
 def test_a_random_update_has_bias_near_zero():
@@ -237,86 +240,105 @@ def test_a_zero_update_is_null_with_a_reason():
     assert angle.value["overall"] is None and "zero" in angle.reasons["overall"]
 
 
-def test_a_single_layer_network_has_no_hidden_entry():
+def test_a_single_layer_network_uses_its_only_layer_as_the_hidden_entry():
     bias, _ = _bias(Backprop, hidden=())
-    assert bias.value["hidden"] is None and "single plastic layer" in bias.reasons["hidden"]
+    assert bias.value["hidden"] == pytest.approx(1.0, abs=1e-12) == bias.value["per_layer"]["fc1"]
     assert bias.value["overall"] == pytest.approx(1.0, abs=1e-12)
 
 
-# ---------------------------------------------------------------- gradient SNR
+# ---------------------------------------------------------------- gradient variance
 
 
-def test_snr_of_hand_computed_samples():
-    samples = [{"a": torch.tensor([float(k), 0.0, 2.0])} for k in (1, 2, 3)]
-    out = GradientSNR(eps=1e-8, ddof=1).compute(samples, 3)
-    # element 0: mean 2, std (ddof 1) 1; element 1: zero for every example, left out;
-    # element 2: constant 2, std 0
-    expected = (2 / (1 + 1e-8) + 2 / 1e-8) / 2
-    assert out.value["per_layer"]["a"] == pytest.approx(expected, rel=1e-6)
-    assert out.value["overall"] == pytest.approx(expected, rel=1e-6)
-    assert out.value["zero_elements"] == {"a": 1}
-    assert out.value["hidden"] is None and "hidden" in out.reasons
+def test_variance_statistics_of_hand_computed_updates():
+    # u = (1, 0), (3, 2): m = (2, 1), s² = (1 + 1 + 1 + 1) / 1 = 4, ‖m‖² = 5, S = 5 − 4/2 = 3
+    stats = layer_statistics(torch.tensor([[1.0, 0.0], [3.0, 2.0]]))
+    assert stats["noise"] == pytest.approx(4.0) and stats["signal"] == pytest.approx(3.0)
+    assert stats["snr"] == pytest.approx(0.75) and stats["relative_variance"] == pytest.approx(4 / 3)
+    assert stats["noise_floor"] == pytest.approx(math.sqrt(2 / 2) / 2) and stats["elements"] == 2
 
 
-def test_snr_averages_overall_over_elements_not_layers():
-    samples = [{"a": torch.tensor([float(k)]), "b": torch.tensor([1.0, 1.0, 1.0])} for k in (1, 2, 3)]
-    out = GradientSNR(eps=1e-8, ddof=0).compute(samples, 3)
-    std_a = math.sqrt(2 / 3)  # ddof 0
-    # statistics of float32 updates: relative error about 1e-7
-    assert out.value["per_layer"]["a"] == pytest.approx(2 / (std_a + 1e-8), rel=1e-6)
-    assert out.value["per_layer"]["b"] == pytest.approx(1e8, rel=1e-6)
-    assert out.value["overall"] == pytest.approx((2 / (std_a + 1e-8) + 3e8) / 4, rel=1e-6)
-    assert out.value["hidden"] == out.value["per_layer"]["a"]
+def test_a_constant_update_has_no_variance_and_a_finite_relative_variance():
+    stats = layer_statistics(torch.full((8, 5), 0.5))
+    assert stats["snr"] is None  # infinite: recorded as undefined, never as 1/eps
+    assert stats["relative_variance"] == 0.0 and stats["signal"] == pytest.approx(5 * 0.25)
 
 
-def test_snr_of_all_zero_updates_is_null_with_a_reason():
-    out = GradientSNR(eps=1e-8, ddof=1).compute([{"a": torch.zeros(4)} for _ in range(3)], 3)
-    assert out.value["overall"] is None and "zero" in out.reasons["overall"]
+def test_all_zero_updates_are_undefined_with_a_reason():
+    with pytest.raises(MetricUndefined, match="zero"):
+        layer_statistics(torch.zeros(4, 3))
+    out = UpdateVariance().side([{"a": torch.zeros(4)} for _ in range(3)])
+    assert out.value["per_layer"]["a"] is None and "zero" in out.reasons["per_layer.a"]
 
 
-def _rule_snr(kind: str, hidden=(64,)):
+def test_pure_noise_sits_at_the_noise_floor():
+    g = torch.Generator().manual_seed(0)
+    n, d = 32, 20000
+    stats = layer_statistics(torch.randn(n, d, generator=g))
+    floor = math.sqrt(2 / d) / n
+    assert stats["noise_floor"] == pytest.approx(floor)
+    assert stats["snr"] < 5 * floor  # the positive part of a zero-mean estimate with std `floor`
+    assert stats["relative_variance"] is None or stats["relative_variance"] > 1 / (5 * floor)
+
+
+def test_a_known_mixture_gives_its_signal_to_noise_ratio():
+    g = torch.Generator().manual_seed(1)
+    n, d, sigma = 256, 4000, 2.0
+    mean = torch.full((d,), 0.25)  # ‖μ‖² = 250, tr Cov = σ² d = 16000: SNR = 0.015625
+    stats = layer_statistics(mean + sigma * torch.randn(n, d, generator=g))
+    assert stats["snr"] == pytest.approx(250 / 16000, rel=0.06)
+    assert stats["relative_variance"] == pytest.approx(16000 / 250, rel=0.06)
+
+
+def test_hidden_entries_are_means_over_hidden_layers():
+    g = torch.Generator().manual_seed(2)
+    samples = [
+        {"a": torch.tensor([1.0, 0.0]) + 0.1 * torch.randn(2, generator=g), "b": torch.randn(3, generator=g),
+         "out": torch.randn(2, generator=g)}
+        for _ in range(6)
+    ]
+    out = UpdateVariance().side(samples)
+    per_layer = out.value["per_layer"]
+    assert out.value["snr"]["hidden"] == pytest.approx((per_layer["a"]["snr"] + per_layer["b"]["snr"]) / 2)
+
+
+def _rule_variance(kind: str, hidden=(64,)):
     network = _mlp(hidden)
     rule = _bind(_Fixed(kind=kind), network)
     data = _data(n_train=32)
     state = TrainingState(network, rule)
     samples = per_example_rule_updates(network, rule, _Digits(), data.train_x, data.train_y, state)
-    out = GradientSNR(eps=1e-8, ddof=1).compute(samples, 32)
+    out = UpdateVariance().side(samples)
     state.restore()
     return out
 
 
-def test_snr_of_a_constant_update_is_large():
-    out = _rule_snr("constant")
-    assert out.value["overall"] == pytest.approx(0.5 / 1e-8, rel=1e-6)
+def test_a_rule_writing_noise_has_no_detectable_signal():
+    out = _rule_variance("noise")
+    for name, stats in out.value["per_layer"].items():
+        assert stats["snr"] < 6 * stats["noise_floor"], name
 
 
-def test_snr_of_zero_mean_noise_is_near_zero():
-    out = _rule_snr("noise")
-    # |mean|/std of n Gaussian samples is |t_{n-1}| / sqrt(n); E|t_nu| in closed form
-    n, nu = 32, 31
-    e_abs_t = 2 * math.sqrt(nu) * math.exp(math.lgamma((nu + 1) / 2) - math.lgamma(nu / 2)) / (
-        math.sqrt(math.pi) * (nu - 1)
-    )
-    assert out.value["overall"] == pytest.approx(e_abs_t / math.sqrt(n), abs=0.005)
-    assert out.value["overall"] < 0.16
-
-
-def test_backprop_snr_matches_the_rule_snr_of_backprop():
+def test_backprop_variance_matches_the_rule_variance_of_backprop_and_the_ratio_is_one():
     network = _mlp((16,))
     rule = _bind(Backprop(), network)
-    data, task = _data(n_train=8), _Digits()
-    snr = GradientSNR(eps=1e-8, ddof=1)
+    data, task = _data(n_train=32), _Digits()
+    variance = UpdateVariance()
     state = TrainingState(network, rule)
-    rule_out = snr.compute(per_example_rule_updates(network, rule, task, data.train_x, data.train_y, state), 8)
+    rule_out = variance.side(per_example_rule_updates(network, rule, task, data.train_x, data.train_y, state))
     state.restore()
-    ref_out = snr.compute(per_example_reference_gradients(network, task, data.train_x, data.train_y), 8)
-    assert rule_out.value["overall"] == pytest.approx(ref_out.value["overall"], rel=1e-9)
-    ratio = GradientSNR.ratio(rule_out, ref_out)
-    assert ratio.value["overall"] == pytest.approx(1.0, rel=1e-9)
-    assert ratio.value["per_layer"]["fc1"] == pytest.approx(1.0, rel=1e-9)
+    ref_out = variance.side(per_example_reference_gradients(network, task, data.train_x, data.train_y))
+    ratio = UpdateVariance.ratio(rule_out, ref_out)
+    for name in ("fc1", "fc2"):
+        ours, theirs = rule_out.value["per_layer"][name], ref_out.value["per_layer"][name]
+        assert ours["noise"] == pytest.approx(theirs["noise"], rel=1e-6)
+        assert ours["signal"] == pytest.approx(theirs["signal"], rel=1e-5, abs=1e-12)
+        if theirs["snr"] > 0:  # random labels: a layer's mean gradient may be indistinguishable from zero
+            assert ratio.value["per_layer"][name] == pytest.approx(1.0, rel=1e-5)
+        else:
+            assert ratio.value["per_layer"][name] is None and "zero" in ratio.reasons[f"per_layer.{name}"]
 
 
-# ---------------------------------------------------------------- alignment angle
+# ---------------------------------------------------------------- feedback and signal angles
 
 
 class _GivenFeedback(LearningRule):
@@ -338,51 +360,94 @@ class _GivenFeedback(LearningRule):
         return self.matrices
 
 
-def _alignment(network, matrices):
-    rule = _bind(_GivenFeedback(matrices), network)
-    data = _data()
-    return AlignmentAngle().compute(network, rule, _Digits(), data.train_x, data.train_y)
+def _feedback_angle(network, matrices):
+    return FeedbackAngle().compute(network, _bind(_GivenFeedback(matrices), network))
 
 
-def test_alignment_of_feedback_equal_opposite_and_orthogonal_to_the_forward_weights():
+def test_feedback_angle_of_matrices_equal_opposite_and_orthogonal_to_the_forward_weights():
     network = _mlp((32, 16))
     w2, w3 = network.layers[1].weight.detach(), network.layers[2].weight.detach()
     r = torch.randn(w3.shape, generator=torch.Generator().manual_seed(3))
     orthogonal = r - (r * w3).sum() / (w3 * w3).sum() * w3  # Gram-Schmidt in the Frobenius product
-    out = _alignment(network, {"fc2": -w2.clone(), "fc3": orthogonal})
+    out = _feedback_angle(network, {"fc2": -w2.clone(), "fc3": orthogonal})
     assert out.value["per_layer"]["fc2"] == pytest.approx(180.0, abs=1e-4)
     assert out.value["per_layer"]["fc3"] == pytest.approx(90.0, abs=1e-6)
-    assert out.value["kind"] == {"fc2": "feedback_weights", "fc3": "feedback_weights"}
     assert out.value["mean"] == pytest.approx(135.0, abs=1e-4)
-    same = _alignment(network, {"fc2": w2.clone()})
+    same = _feedback_angle(network, {"fc2": w2.clone()})
     assert same.value["per_layer"]["fc2"] == pytest.approx(0.0, abs=1e-4)
 
 
-def test_direct_feedback_through_the_readout_weights_is_exactly_aligned():
-    # one hidden layer: dL/dh = e W2, so a direct feedback matrix B = W2 gives 0 degrees
+def test_feedback_angle_is_null_without_matrices_of_the_forward_shape():
+    network = _mlp((32, 16))
+    none = _feedback_angle(network, {})
+    assert none.value is None and "no feedback matrix" in none.reasons[""]
+    direct = _feedback_angle(network, {"fc1": torch.ones(10, 32)})  # a DFA-shaped matrix: see the signal angle
+    assert direct.value is None and "signal_angle_deg" in direct.reasons[""]
+    zero = _feedback_angle(network, {"fc2": torch.zeros(16, 32)})
+    assert zero.value["per_layer"]["fc2"] is None and "zero" in zero.reasons["per_layer.fc2"]
+
+
+def _signal_angle(rule, network):
+    data, task = _data(), _Digits()
+    ours, theirs = OutputSignals(), OutputSignals()
+    rule_update(network, rule, task, data.train_x, data.train_y, ours)
+    reference_gradient(network, task, data.train_x, data.train_y, theirs)
+    return SignalAngle().compute(network, ours, theirs)
+
+
+def test_backprop_sends_every_layer_backprops_signal():
+    network = _mlp((32, 16))
+    out = _signal_angle(_bind(Backprop(), network), network)
+    assert out.value["per_layer"] == {k: pytest.approx(0.0, abs=1e-3) for k in ("fc1", "fc2", "fc3")}
+    assert out.value["hidden"] == pytest.approx(0.0, abs=1e-3)
+
+
+def test_direct_feedback_through_the_readout_weights_sends_exactly_backprops_signal():
+    # one hidden layer: dL/dh = e W2, so the direct signal e B with B = W2 is backprop's (0°), -W2 is 180°
     network = _mlp((32,))
     w2 = network.layers[1].weight.detach().clone()
-    assert w2.shape == (10, 32)  # (num_classes, out_features of fc1)
-    out = _alignment(network, {"fc1": w2})
-    assert out.value["kind"]["fc1"] == "direct_feedback_signal"
-    assert out.value["per_layer"]["fc1"] == pytest.approx(0.0, abs=1e-3)
-    opposite = _alignment(network, {"fc1": -w2})
-    assert opposite.value["per_layer"]["fc1"] == pytest.approx(180.0, abs=1e-3)
-    random = _alignment(network, {"fc1": torch.randn(10, 32, generator=torch.Generator().manual_seed(0))})
-    assert 30.0 < random.value["per_layer"]["fc1"] < 150.0
+
+    class _Direct(_FeedbackAlignment):
+        name = "test-direct"
+
+        def bind(self, network, generator):
+            LearningRule.bind(self, network, generator)
+            self.matrices = {}
+            network.layers[1].feedback = lambda g: g @ self.direct
+
+    for matrix, expected in ((w2, 0.0), (-w2, 180.0)):
+        rule = _bind(_Direct(), network)
+        rule.direct = matrix
+        out = _signal_angle(rule, network)
+        assert out.value["per_layer"]["fc1"] == pytest.approx(expected, abs=1e-3)
+        assert out.value["per_layer"]["fc2"] == pytest.approx(0.0, abs=1e-3)  # the readout gets e itself
+        network.layers[1].feedback = None
 
 
-def test_alignment_is_null_with_reasons_when_undefined():
+def test_per_example_angles_are_averaged_over_examples_with_both_signals():
+    ours = torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 0.0], [2.0, 0.0]])
+    theirs = torch.tensor([[0.0, 3.0], [1.0, 1.0], [1.0, 0.0], [-1.0, 0.0]])
+    # 90 deg, 0 deg, (left out: zero signal), 180 deg -> mean 90; the batch angle is another number
+    assert mean_example_angle(ours, theirs) == pytest.approx(90.0)
+    assert mean_example_angle(ours[:2], theirs[:2]) == pytest.approx(45.0)
+    assert mean_example_angle(ours[2:3], theirs[2:3]) is None
+
+
+def test_the_signal_angle_has_a_per_example_probe():
     network = _mlp((32, 16))
-    none = _alignment(network, {})
-    assert none.value is None and "no feedback matrices" in none.reasons[""]
-    bad = _alignment(network, {"fc2": torch.ones(3, 3), "nope": torch.ones(2, 2)})
-    assert bad.value["per_layer"] == {"fc2": None, "nope": None}
-    assert "matches neither" in bad.reasons["per_layer.fc2"]
-    assert "no plastic layer" in bad.reasons["per_layer.nope"]
-    assert bad.value["mean"] is None and "mean" in bad.reasons
-    zero = _alignment(network, {"fc2": torch.zeros(16, 32)})
-    assert zero.value["per_layer"]["fc2"] is None and "zero" in zero.reasons["per_layer.fc2"]
+    out = _signal_angle(_bind(Backprop(), network), network)
+    example = out.value["per_example"]
+    assert example["per_layer"] == {k: pytest.approx(0.0, abs=1e-3) for k in ("fc1", "fc2", "fc3")}
+    assert example["hidden"] == pytest.approx(0.0, abs=1e-3)
+    flipped = _signal_angle(_bind(_FeedbackAlignment(symmetric=False), network), network)
+    per_example = flipped.value["per_example"]["per_layer"]["fc1"]
+    assert 0.0 < per_example < 180.0 and per_example != pytest.approx(flipped.value["per_layer"]["fc1"], abs=1e-6)
+
+
+def test_a_rule_without_a_backward_pass_sends_no_signal():
+    network = _mlp((16,))
+    out = _signal_angle(_bind(_Fixed(kind="noise"), network), network)
+    assert out.value is None and "no signal through autograd" in out.reasons[""]
 
 
 # ---------------------------------------------------------------- FGSM
@@ -415,7 +480,21 @@ def test_fgsm_on_a_hand_computed_linear_model():
     # logits become (2 (x0 - eps), x1 + eps): example 1 flips when eps > 0.55 / 3 = 0.1833,
     # example 2 (margin 1.7) when eps > 1.7 / 3 = 0.5667
     out = FGSMAccuracy((0, 40, 50, 150), chunk=1).compute(network, _TwoClass(), x, y)
-    assert out.value == {"0/255": 1.0, "40/255": 1.0, "50/255": 0.5, "150/255": 0.0}
+    assert out.value["fgsm_acc"] == {"0/255": 1.0, "40/255": 1.0, "50/255": 0.5, "150/255": 0.0}
+    assert out.value["fgsm_drop"] == {"0/255": 0.0, "40/255": 0.0, "50/255": 0.5, "150/255": 1.0}
+    assert out.value["fgsm_examples"] == 2
+    low, high = out.value["fgsm_ci95"]["50/255"]
+    assert low < 0.5 < high and 0.0 <= low and high <= 1.0
+
+
+def test_the_wilson_interval_matches_a_hand_computed_case():
+    from biobench.metrics.robustness import wilson_interval
+
+    # p = 0.8, n = 100, z = 1.959964, z² = 3.8414588: centre (0.8 + 0.0192073) / 1.0384146 = 0.7889020,
+    # half 1.959964 × sqrt(0.0016 + 0.0000960365) / 1.0384146 = 1.959964 × 0.0411830 / 1.0384146 = 0.0777312
+    low, high = wilson_interval(80, 100)
+    assert low == pytest.approx(0.7111708, abs=1e-6) and high == pytest.approx(0.8666332, abs=1e-6)
+    assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == pytest.approx(1.0, abs=1e-12)
 
 
 def test_fgsm_examples_stay_in_the_pixel_range():
@@ -431,8 +510,9 @@ def test_fgsm_at_zero_perturbation_equals_clean_accuracy():
     with torch.no_grad():
         clean = int((network(data.test_x).argmax(1) == data.test_y).sum()) / len(data.test_y)
     out = FGSMAccuracy((0, 8)).compute(network, _Digits(), data.test_x, data.test_y)
-    assert out.value[fgsm_key(0)] == clean
-    assert out.value[fgsm_key(8)] <= clean
+    assert out.value["fgsm_acc"][fgsm_key(0)] == clean
+    assert out.value["fgsm_acc"][fgsm_key(8)] <= clean
+    assert out.value["fgsm_drop"][fgsm_key(8)] == clean - out.value["fgsm_acc"][fgsm_key(8)]
 
 
 class _NotDifferentiable(MLP):
@@ -444,14 +524,16 @@ def test_metrics_needing_a_reference_are_null_without_the_differentiable_capabil
     network = _NotDifferentiable(hidden=[8]).build(784, 10, torch.Generator().manual_seed(0))
     rule = _bind(_Fixed(kind="noise"), network)
     harness = HarnessMeasurements(network, rule, _Digits(), _data(), seed=0)
-    harness.measure_point(0, 0)
-    harness.measure_final()
+    harness.at_start(0)
+    harness.at_end(1, 1)
     metrics, reasons = {}, {}
     harness.contribute(metrics, reasons, finished=True)
-    for key in ("gradient_bias", "gradient_bias_curve", "update_angle_deg", "gradient_snr_backprop",
-                "gradient_snr_ratio_to_backprop", "fgsm_acc"):
+    for key in ("gradient_bias", "gradient_bias_curve", "update_angle_deg", "signal_angle_deg", "fgsm_acc"):
         assert metrics[key] is None and "differentiable" in reasons[key], key
-    assert metrics["gradient_snr"]["overall"] is not None  # the rule's own SNR needs no reference
+    for point in ("initial", "final"):
+        variance = metrics["update_variance"][point]
+        assert variance["backprop"] is None and "differentiable" in reasons[f"update_variance.{point}.backprop"]
+        assert variance["rule"]["per_layer"]["fc1"]["snr"] is not None  # the rule's own needs no reference
     assert metrics["gradient_reference"].startswith("none")
 
 
@@ -494,7 +576,8 @@ def test_measurements_leave_the_training_state_as_they_found_it(rule_cls):
     before = _state_fingerprint(network, rule)
     harness = HarnessMeasurements(network, rule, task, data, seed=3)
     harness.measure_point(0, 0)
-    harness.measure_final()
+    harness.measure_variance("final")
+    harness.measure_fgsm()
     _assert_same(before, _state_fingerprint(network, rule))
 
 
@@ -515,7 +598,7 @@ def test_rule_and_reference_run_in_training_mode_and_the_mode_is_restored():
     harness.measure_point(0, 0)
     assert modes == [True, True]  # the rule's update, then the reference
     # dropout draws the same mask in both (same seed), so backprop is still exactly aligned
-    assert harness.bias_points[0][2].value["overall"] == pytest.approx(1.0, abs=1e-12)
+    assert harness.points["bias"][0][2].value["overall"] == pytest.approx(1.0, abs=1e-12)
     assert network.module.training is False
 
 
@@ -552,7 +635,8 @@ def _train(measure: bool, steps: int = 6) -> list[torch.Tensor]:
         optimizer.zero_grad(set_to_none=True)
         rule.compute_update(data.train_x[step * 10 : step * 10 + 10], data.train_y[step * 10 : step * 10 + 10], task.loss)
         if measure and step == 3:
-            harness.measure_final()
+            harness.measure_variance("final")
+            harness.measure_fgsm()
         optimizer.step()
     return [p.detach().clone() for p in network.module.parameters()]
 
@@ -568,7 +652,8 @@ def test_contributed_entries_validate_and_unfinished_runs_are_null_with_reasons(
     harness = HarnessMeasurements(network, rule, _Digits(), _data(), seed=0)
     harness.measure_point(0, 0)
     harness.measure_point(1, 5)
-    harness.measure_final()
+    harness.measure_variance("final")
+    harness.measure_fgsm()
 
     def record(metrics, reasons):
         metrics = {"test_acc": 0.5, "epochs": 1, "history": {}, **metrics}
@@ -585,11 +670,15 @@ def test_contributed_entries_validate_and_unfinished_runs_are_null_with_reasons(
     harness.contribute(metrics, reasons, finished=True)
     validate_record(record(metrics, reasons))
     assert [(p["epoch"], p["step"]) for p in metrics["gradient_bias_curve"]] == [(0, 0), (1, 5)]
-    assert metrics["gradient_bias"]["overall"] == metrics["gradient_bias_curve"][-1]["overall"]
-    assert metrics["alignment_angle_deg"]["kind"] == {"fc2": "feedback_weights"}
-    assert 60.0 < metrics["alignment_angle_deg"]["per_layer"]["fc2"] < 120.0  # random feedback at init
-    assert len(metrics["alignment_angle_curve"]) == 2
+    assert metrics["gradient_bias"]["hidden"] == metrics["gradient_bias_curve"][-1]["hidden"]
+    assert 60.0 < metrics["feedback_angle_deg"]["per_layer"]["fc2"] < 120.0  # random feedback at init
+    assert metrics["signal_angle_deg"]["per_layer"]["fc2"] == pytest.approx(0.0, abs=1e-3)  # the readout
+    assert 30.0 < metrics["signal_angle_deg"]["hidden"] < 150.0
+    assert len(metrics["feedback_angle_curve"]) == len(metrics["signal_angle_curve"]) == 2
     assert set(metrics["fgsm_acc"]) == {"0/255", "4/255", "8/255", "12/255"}
+    final = metrics["update_variance"]["final"]
+    assert final["rule"]["per_layer"]["fc1"]["noise"] > 0 and final["backprop"]["per_layer"]["fc1"]["noise"] > 0
+    assert metrics["update_variance"]["initial"] is None and "update_variance.initial" in reasons
     assert metrics["harness_settings"]["snr_examples"] == 32 and metrics["harness_metrics_time_s"] > 0
 
     unfinished, why = {}, {}
@@ -610,8 +699,11 @@ def test_a_measurement_that_raises_is_recorded_not_propagated():
     rule = _bind(_Breaks(), network)
     harness = HarnessMeasurements(network, rule, _Digits(), _data(), seed=0)
     harness.measure_point(0, 0)
-    harness.measure_final()
+    harness.measure_variance("final")
+    harness.measure_fgsm()
     metrics, reasons = {}, {}
     harness.contribute(metrics, reasons, finished=True)
     assert metrics["gradient_bias"] is None and "RuntimeError: batch of one" in reasons["gradient_bias"]
-    assert metrics["gradient_snr"] is None and metrics["gradient_snr_backprop"]["overall"] is not None
+    final = metrics["update_variance"]["final"]
+    assert final["rule"] is None and "RuntimeError" in reasons["update_variance.final.rule"]
+    assert final["backprop"]["snr"]["hidden"] is not None

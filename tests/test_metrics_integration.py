@@ -17,9 +17,9 @@ from biobench.training import runner
 REPO = Path(__file__).resolve().parents[1]
 
 HARNESS_KEYS = {
-    "gradient_bias", "gradient_bias_curve", "update_angle_deg", "gradient_snr", "gradient_snr_backprop",
-    "gradient_snr_ratio_to_backprop", "alignment_angle_deg", "alignment_angle_curve", "fgsm_acc",
-    "gradient_reference", "harness_settings", "harness_metrics_time_s",
+    "gradient_bias", "gradient_bias_curve", "update_angle_deg", "update_variance", "feedback_angle_deg",
+    "feedback_angle_curve", "signal_angle_deg", "signal_angle_curve", "fgsm_acc", "fgsm_drop", "fgsm_ci95",
+    "fgsm_examples", "gradient_reference", "harness_settings", "harness_metrics_time_s",
 }
 
 
@@ -48,16 +48,20 @@ def test_a_smoke_run_records_every_harness_metric(tmp_path, data_dir):
     assert m["gradient_bias"]["overall"] == pytest.approx(1.0, abs=1e-9)
     assert m["update_angle_deg"]["hidden"] == pytest.approx(0.0, abs=1e-3)
     assert [(p["epoch"], p["step"]) for p in m["gradient_bias_curve"]] == [(0, 0), (1, 20)]
-    assert m["gradient_snr_ratio_to_backprop"]["overall"] == pytest.approx(1.0, rel=1e-6)
-    assert 0 < m["gradient_snr"]["overall"] < 10
-    assert m["harness_settings"]["fgsm_examples"] == record["config"]["run"]["test_examples"] == 1000
+    assert m["update_variance"]["initial"]["snr_ratio"]["hidden"] == pytest.approx(1.0, rel=1e-5)
+    backprop_snr = m["update_variance"]["initial"]["backprop"]["per_layer"]["fc1"]
+    assert backprop_snr["snr"] > 10 * backprop_snr["noise_floor"]  # a real signal, far above the floor
+    assert m["harness_settings"]["fgsm_examples"] == m["fgsm_examples"] == record["data"]["test_examples"] == 1000
     assert m["fgsm_acc"]["0/255"] == m["test_acc"]
     assert m["fgsm_acc"]["12/255"] < m["fgsm_acc"]["0/255"]
-    assert m["alignment_angle_deg"] is None and "no feedback matrices" in record["metric_reasons"]["alignment_angle_deg"]
+    assert m["fgsm_drop"]["12/255"] == pytest.approx(m["fgsm_acc"]["0/255"] - m["fgsm_acc"]["12/255"])
+    assert m["feedback_angle_deg"] is None and "no feedback matrix" in record["metric_reasons"]["feedback_angle_deg"]
+    assert m["signal_angle_deg"]["hidden"] == pytest.approx(0.0, abs=1e-3)
     assert m["gradient_reference"].startswith("autograd backprop")
-    # accuracy, loss curve, epochs and time come from the runner
+    # accuracy, loss curve, epochs and time come from the runner; selection uses validation only
     assert m["epochs"] == 1 and len(m["history"]["train_loss"]) == 1
-    assert m["best_test_acc"] == m["test_acc"] and m["wall_time_s"] > m["harness_metrics_time_s"] > 0
+    assert m["best_val_epoch"] == 1 and m["test_acc_at_best_val"] == m["test_acc"]
+    assert m["wall_time_s"] > m["harness_metrics_time_s"] > 0
 
     # the same run without measurements follows exactly the same trajectory
     plain = _run(tmp_path / "without", data_dir, [])
@@ -74,4 +78,5 @@ def test_the_readme_metric_table_is_generated_from_the_definitions():
     assert TABLE_START in text and TABLE_END in text, "README has no generated metric table"
     assert metric_table() in text, "README metric table is stale: paste `python -m biobench.metrics`"
     documented = {k for d in definitions() for k in d.keys}
+    assert "best_test_acc" not in documented  # nothing is selected on the test split
     assert HARNESS_KEYS - {"gradient_reference", "harness_settings", "harness_metrics_time_s"} <= documented

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from pathlib import Path
 
@@ -165,10 +166,14 @@ def test_analyse_fixture_records():
     ok_pairings = {f"{r['task']}/{r['architecture']}/{r['rule']}" for r in recs if r["status"] == "ok"}
     assert set(keys) == ok_pairings
     assert result["probe"]["per_class"] == rsa.PROBE_PER_CLASS
+    constant = {
+        f"{r['task']}/{r['architecture']}/{r['rule']}" for r in recs if r["status"] == "ok"
+        for layer in r["metrics"]["representations"]["layers"] if layer["rdm"] is None
+    }
     for slot in geometry.SLOTS:
         block = result["slots"][slot]
         n = len(block["pairings"])
-        assert n == len(ok_pairings)
+        assert ok_pairings - constant <= set(block["pairings"]) <= ok_pairings
         sim = np.array(block["similarity"], dtype=float)
         np.testing.assert_allclose(sim, sim.T, atol=1e-4)
         np.testing.assert_allclose(np.diag(sim), 1.0, atol=1e-4)
@@ -228,3 +233,31 @@ def test_a_broken_probe_pass_is_recorded_not_raised():
     callback.contribute(metrics, reasons, finished=True)
     assert metrics == {"representations": None}
     assert reasons == {"representations": "the probe pass raised RuntimeError: no signals today"}
+
+
+def test_every_similarity_matrix_is_a_correlation_matrix_even_with_a_constant_rdm():
+    recs = read_records(FIXTURES)
+    constant = copy.deepcopy(next(r for r in recs if r["status"] == "ok" and r["architecture"] == "kan"))
+    constant["rule"] = "constant-rule"
+    for layer in constant["metrics"]["representations"]["layers"]:
+        layer["rdm"] = [0.5] * len(layer["rdm"] or [0.0] * 1225)
+    result = geometry.analyse([*recs, constant])
+    blocks = [*result["within_architecture"], *result["across_architectures"], *result["slots"].values()]
+    assert blocks
+    for block in blocks:
+        assert "mnist/kan/constant-rule" not in block["pairings"]
+        sim = np.array(block["similarity"], dtype=float)
+        assert np.all(np.isfinite(sim))
+        np.testing.assert_allclose(sim, sim.T, atol=1e-4)
+        np.testing.assert_allclose(np.diag(sim), 1.0, atol=1e-4)
+    assert any("constant-rule" in note and "constant RDM" in note for note in result["notes"])
+
+
+def test_a_constant_rdm_is_recorded_as_null_with_the_reason():
+    network, data = _mlp_and_data()
+    with torch.no_grad():
+        network.layers[0].weight.zero_()  # every probe gives the hidden activity relu(bias): one pattern
+    value, reasons = rsa.measure(network, data, num_classes=3, seed=0)
+    hidden = value["layers"][0]
+    assert hidden["rdm"] is None and ("degenerate RDM" in hidden["reason"] or "undefined" in hidden["reason"])
+    assert reasons[f"representations.{hidden['name']}"] == hidden["reason"]

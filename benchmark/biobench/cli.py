@@ -154,13 +154,15 @@ def plan_from_args(args: argparse.Namespace, reg: registry_mod.Registry) -> list
     ]
 
 
-def preflight(specs: list[Any], reg: registry_mod.Registry, data_dir: str | None) -> None:
-    """Check every option and that every task's data is present or fetchable, before anything runs.
+def preflight(
+    specs: list[Any], reg: registry_mod.Registry, data_dir: str | None
+) -> tuple[list[Any], dict[str, str]]:
+    """Check every option, then ask each task once whether its data is present or fetchable.
 
-    Raises ValueError (a bad option, naming it) or UsageError (missing data, with what to do);
+    Returns the specs whose task has its data and, by task name, why the others are
+    skipped (``Task.data_available``). Raises ValueError for a bad option, naming it;
     nothing is written.
     """
-    from biobench.data import DataError
     from biobench.training import runner
 
     tasks = {}
@@ -168,11 +170,26 @@ def preflight(specs: list[Any], reg: registry_mod.Registry, data_dir: str | None
         resolved = runner.resolve(spec, reg)  # checks every option against its declaration
         if reg.unsupported_reason(resolved.architecture, resolved.rule_cls, resolved.task) is None:
             tasks.setdefault(spec.task, resolved.task)  # only runs that train need data
+    skipped = {}
     for name, task in tasks.items():
-        try:
-            task.load(data_dir)
-        except DataError as exc:
-            raise UsageError(f"task {name!r}: {exc}") from None
+        reason = task.data_available(data_dir)
+        if reason is not None:
+            skipped[name] = reason
+    return [s for s in specs if s.task not in skipped], skipped
+
+
+def runnable(specs: list[Any], reg: registry_mod.Registry, data_dir: str | None, console: Console) -> list[Any]:
+    """The specs whose task has its data (:func:`preflight`); each skipped task is said once, with its reason.
+
+    Raises UsageError when no requested task has its data.
+    """
+    kept, skipped = preflight(specs, reg, data_dir)
+    for name, reason in skipped.items():
+        # soft_wrap: a long reason (paths, addresses) is printed whole, never folded mid-word
+        console.print(f"[yellow]skipped task {escape(name)!s}: its data is missing.[/] {escape(reason)}", soft_wrap=True)
+    if specs and not kept:
+        raise UsageError(f"nothing to run: no requested task has its data ({', '.join(skipped)}; see above)")
+    return kept
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
@@ -196,7 +213,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     specs = plan_from_args(args, reg)
     out = Path(args.out)
     _check_out_dir(out)
-    preflight(specs, reg, args.data_dir)
+    specs = runnable(specs, reg, args.data_dir, console)
     ctx = runner.RunContext(
         registry=reg, out_dir=out, data_dir=args.data_dir, force=args.force,
         warn=lambda message: console.print(f"[yellow]warning:[/] {escape(message)}"),
@@ -317,8 +334,133 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
+def cmd_tune(args: argparse.Namespace, console: Console) -> int:
+    """Tune every chosen pairing with the same budget on validation, then run the best options on fresh seeds."""
+    from dataclasses import replace
+
+    from biobench import execution
+    from biobench.training import runner
+    from biobench.tuning.study import TuningBudget, TuningProgress, default_storage, tune_pairing
+
+    if not (args.all or args.arch or args.rule):
+        raise UsageError("say what to tune: --all, or --arch NAME and/or --rule NAME (repeatable)")
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
+    budget = TuningBudget(
+        trials=args.trials, epochs_per_trial=args.epochs_per_trial, profile=args.profile,
+        sampler=args.sampler, pruner=args.pruner, seeds=tuple(args.seeds),
+    )
+    reg = _load(args)
+    _report_plugin_errors(reg, console)
+    args.seeds, args.epochs, args.batch_size = [0], None, None
+    args.threads, args.train_on_validation = None, False
+    for flag in OPTIMIZER_FLAGS:
+        setattr(args, flag, None)
+    bases = plan_from_args(args, reg)
+    out = Path(args.out)
+    _check_out_dir(out)
+    supported = []
+    for spec in bases:
+        resolved = runner.resolve(spec, reg)
+        reason = reg.unsupported_reason(resolved.architecture, resolved.rule_cls, resolved.task)
+        if reason:
+            console.print(f"[yellow]not tuned:[/] {escape(spec.label)}: {escape(reason)}")
+        else:
+            supported.append(spec)
+    supported = runnable(supported, reg, args.data_dir, console)
+    storage = args.storage or default_storage(out)
+
+    def run_grid(specs: list[Any], ctx: Any) -> list[dict[str, Any]]:
+        return execution.run(specs, ctx, executor=args.executor, jobs=args.jobs, address=args.address)
+
+    def trial(study: str, done: int, total: int, status: str, value: float | None, best: float | None, eta: float) -> None:
+        shown = "—" if value is None else f"{value:.4f}"
+        best_text = "—" if best is None else f"{best:.4f}"
+        console.print(f"{escape(study)}: trial {done}/{total} {status}, validation {shown} (best {best_text}), "
+                      f"about {eta:.0f} s left")
+
+    results = []
+    for base in supported:
+        result = tune_pairing(
+            replace(base, seed=budget.seeds[0]), reg, out, args.data_dir, budget, storage, run_grid,
+            TuningProgress(trial=trial), parallel=args.jobs or 1,
+        )
+        results.append(result)
+        best = "—" if result.best_value is None else f"{result.best_value:.4f}"
+        console.print(
+            f"[green]{escape(result.study)}[/]: {result.trials_complete} complete, {result.trials_pruned} pruned, "
+            f"{result.trials_failed} failed; best validation {best} with {escape(json.dumps(result.best_options))}"
+            + (f"; {escape(result.note)}" if result.note else "")
+        )
+    tuned = [r for result in results for r in result.records]
+    if tuned:
+        return _summarise(tuned, console, out)
+    console.print("nothing was tuned")
+    return EXIT_OK
+
+
+def cmd_reproduce(args: argparse.Namespace, console: Console) -> int:
+    """List, run, render or check the published setups that plugins declare."""
+    from biobench.results import records as records_mod
+    from biobench.results import reproductions
+    from biobench.training import runner, setups
+
+    reg = _load(args)
+    _report_plugin_errors(reg, console)
+    declared = setups.published_setups(reg)
+    out, markdown = Path(args.out), Path(args.markdown)
+    if args.list:
+        table = Table(title="Published setups", title_justify="left")
+        for col in ("id", "pairing", "source", "published values", "seeds", "short epochs"):
+            table.add_column(col, overflow="fold")
+        for d in declared:
+            s = d.setup
+            values = "; ".join(
+                f"{v.metric}{f'@{v.epoch}' if v.epoch else ''}={v.value:g}±{v.tolerance:g}" for v in s.published
+            )
+            table.add_row(
+                escape(s.id), escape(f"{s.task}/{s.architecture}/{s.rule}"), escape(f"{s.citation}; {s.source}"),
+                escape(values), str(s.seeds), str(s.short_epochs or "—"),
+            )
+        console.print(table)
+        console.print(f"{len(declared)} published setups")
+        return EXIT_OK
+    if args.compare:
+        fresh = records_mod.read_records(Path(args.compare), warn=lambda m: console.print(f"[yellow]{escape(m)}[/]"))
+        committed = records_mod.read_records(out) if out.is_dir() else []
+        problems = reproductions.regressions(fresh, committed)
+        for problem in problems:
+            console.print(f"[red]regression:[/] {escape(problem)}")
+        console.print(f"{len(problems)} reproduction(s) that agreed no longer agree")
+        return EXIT_FAILED_RUNS if problems else EXIT_OK
+    if not args.render:
+        known = {d.setup.id: d for d in declared}
+        chosen = list(known) if args.all else list(args.setups or [])
+        if not chosen:
+            raise UsageError("name setups to run (see --list), or --all")
+        unknown = [c for c in chosen if c not in known]
+        if unknown:
+            raise registry_mod.UnknownNameError("published setup", unknown[0], known)
+        specs = [spec for c in chosen for spec in setups.setup_specs(known[c], args.budget, args.seeds)]
+        _check_out_dir(out)
+        specs = runnable(specs, reg, args.data_dir, console)
+        ctx = runner.RunContext(
+            registry=reg, out_dir=out, data_dir=args.data_dir, force=args.force,
+            warn=lambda message: console.print(f"[yellow]warning:[/] {escape(message)}"),
+        )
+        results = _run_with_progress(specs, ctx, console, [], executor=args.executor, jobs=args.jobs, address=None)
+        _summarise(results, console, out)
+    if out.is_dir():
+        recs = records_mod.read_records(out, warn=lambda m: console.print(f"[yellow]{escape(m)}[/]"))
+        label = os.path.relpath(out.resolve(), markdown.parent.resolve())
+        markdown.parent.mkdir(parents=True, exist_ok=True)
+        markdown.write_text(reproductions.render_markdown(recs, Path(label).as_posix()), encoding="utf-8")
+        console.print(f"reproduction table written to {escape(str(markdown))}")
+    return EXIT_OK
+
+
 def cmd_leaderboard(args: argparse.Namespace, console: Console) -> int:
-    """Render (or with --check, verify) the leaderboard tables, README block and report."""
+    """Render (or with --check, verify) the leaderboard tables, README block, report and site."""
     from biobench.results import leaderboard, records
 
     results, out = Path(args.results), Path(args.out) if args.out else Path(args.results).parent
@@ -344,7 +486,7 @@ def cmd_leaderboard(args: argparse.Namespace, console: Console) -> int:
             return EXIT_FAILED_RUNS
         console.print("leaderboard up to date")
         return EXIT_OK
-    notes = leaderboard.write(results, out, readme, report=not args.no_report)
+    notes = leaderboard.write(results, out, readme, report=not args.no_report, site=not args.no_site)
     for note in notes:
         console.print(f"[yellow]note:[/] {escape(note)}")
     console.print(f"leaderboard written to {escape(str(out))}/")
@@ -387,7 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--batch-size", type=int, help="override the profile's batch size")
     r.add_argument("--profile", choices=sorted(PROFILES), default="ci", help="training budget (default: ci)")
     r.add_argument("--out", default=DEFAULT_OUT, help=f"results folder (default: {DEFAULT_OUT})")
-    r.add_argument("--data-dir", default=None, help="data root holding MNIST/raw (default: $BIOBENCH_DATA or the user cache)")
+    r.add_argument("--data-dir", default=None, help="data root holding each task's folder, e.g. MNIST/raw (default: $BIOBENCH_DATA or the user cache)")
     r.add_argument("--force", action="store_true", help="re-run even when a record for the same config exists")
     r.add_argument("--arch-option", action="append", metavar="KEY=VALUE", help="architecture option (JSON value)")
     r.add_argument("--rule-option", action="append", metavar="KEY=VALUE", help="rule option (JSON value)")
@@ -417,18 +559,82 @@ def build_parser() -> argparse.ArgumentParser:
                    "default: start a local Ray instance")
     r.set_defaults(func=cmd_run)
 
+    t = sub.add_parser(
+        "tune",
+        help="tune each pairing with the same budget on validation; run the best options on fresh seeds",
+        description=(
+            "Tune the options each rule, architecture and the optimiser declare tunable (their search spaces), "
+            "with the same budget for every pairing: --trials trials of the --profile budget (--epochs-per-trial "
+            "epochs), scored by validation accuracy after the trial's last epoch; the test split is not evaluated "
+            "during tuning. Hopeless trials are pruned (median of earlier trials at the same epoch). The best "
+            "options are then run on --seeds with every measurement, as the leaderboard's tuned track."
+        ),
+    )
+    t.add_argument("--all", action="store_true", help="every supported architecture x rule pairing")
+    t.add_argument("--arch", action="append", metavar="NAME", help="architecture (repeatable)")
+    t.add_argument("--rule", action="append", metavar="NAME", help="learning rule (repeatable)")
+    t.add_argument("--task", action="append", metavar="NAME", help="task (repeatable; default mnist)")
+    t.add_argument("--profile", choices=sorted(PROFILES), default="ci", help="budget of every trial (default: ci)")
+    t.add_argument("--trials", type=int, default=8, metavar="N", help="trials per pairing (default: 8)")
+    t.add_argument("--epochs-per-trial", type=int, metavar="N", help="epochs of every trial (default: the profile's)")
+    t.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], metavar="SEED",
+                   help="fresh seeds the best options run on (default: 0 1 2 3 4; trials use seed 1000)")
+    t.add_argument("--sampler", choices=("qmc", "tpe"), default="qmc",
+                   help="qmc: scrambled Sobol points (default; even coverage for small budgets); tpe: Optuna's TPE")
+    t.add_argument("--pruner", choices=("median", "none"), default="median", help="stop hopeless trials early")
+    t.add_argument("--storage", metavar="URL",
+                   help="Optuna storage of the studies (default: sqlite:///OUT/tuning/studies.db); any database URL "
+                        "Optuna accepts shares a study between machines; an interrupted study resumes from it")
+    t.add_argument("--out", default=DEFAULT_OUT, help=f"results folder: tuned records here, trial records in OUT/tuning/ (default: {DEFAULT_OUT})")
+    t.add_argument("--data-dir", default=None, help="data root (default: $BIOBENCH_DATA or the user cache)")
+    t.add_argument("--arch-option", action="append", metavar="KEY=VALUE", help="fixed architecture option (JSON value)")
+    t.add_argument("--rule-option", action="append", metavar="KEY=VALUE", help="fixed rule option (JSON value)")
+    t.add_argument("--task-option", action="append", metavar="KEY=VALUE", help="fixed task option (JSON value)")
+    t.add_argument("--executor", choices=EXECUTORS, default="local", help="local (default) or ray: where trials run")
+    t.add_argument("--jobs", type=int, metavar="N", help="trials at a time (local worker processes, or Ray tasks)")
+    t.add_argument("--address", metavar="ADDR", help="Ray cluster address (with --executor ray)")
+    t.set_defaults(func=cmd_tune, force=False)
+
+    rp = sub.add_parser(
+        "reproduce",
+        help="run the published setups plugins declare and compare with the published numbers",
+        description=(
+            "Published setups are declared by the plugins (a paper's exact configuration and numbers, with their "
+            "source). --list names them; naming setups (or --all) runs them on their seeds and renders the "
+            "reproduction table (published vs measured, agree or differ) from the records."
+        ),
+    )
+    rp.add_argument("setups", nargs="*", metavar="SETUP", help="setup ids to run (see --list)")
+    rp.add_argument("--list", action="store_true", help="list every published setup with its source")
+    rp.add_argument("--all", action="store_true", help="run every published setup")
+    rp.add_argument("--budget", choices=("short", "full"), default="short",
+                    help="short: the setup's first epochs, compared with the values published for them (default); "
+                         "full: the whole setup")
+    rp.add_argument("--seeds", type=int, metavar="N", help="seeds per setup (default: the setup's, at least 3)")
+    rp.add_argument("--out", default="leaderboard/reproductions", help="reproduction records (default: leaderboard/reproductions)")
+    rp.add_argument("--markdown", default="leaderboard/REPRODUCTIONS.md", help="where the table is written")
+    rp.add_argument("--render", action="store_true", help="only render the table from the records in --out")
+    rp.add_argument("--compare", metavar="FRESH_DIR",
+                    help="fail (exit 1) when a value that agrees in --out no longer agrees in FRESH_DIR's records")
+    rp.add_argument("--data-dir", default=None, help="data root (default: $BIOBENCH_DATA or the user cache)")
+    rp.add_argument("--force", action="store_true", help="re-run setups whose records exist")
+    rp.add_argument("--executor", choices=EXECUTORS, default="local", help="local (default) or ray")
+    rp.add_argument("--jobs", type=int, metavar="N", help="runs at a time")
+    rp.set_defaults(func=cmd_reproduce)
+
     rep = sub.add_parser("report", help="render figures and an HTML page from result records")
     rep.add_argument("--results", default=DEFAULT_OUT, help=f"folder of records (default: {DEFAULT_OUT})")
     rep.add_argument("--out", default="biobench-report", help="output folder (default: biobench-report)")
     rep.add_argument("--embed-images", action="store_true", help="put the figures inside index.html (base64)")
     rep.set_defaults(func=cmd_report)
 
-    lb = sub.add_parser("leaderboard", help="render the leaderboard tables, README block and report")
+    lb = sub.add_parser("leaderboard", help="render the leaderboard tables, README block, report and site")
     lb.add_argument("--results", default="leaderboard/results", help="records folder (default: leaderboard/results)")
     lb.add_argument("--out", default=None, help="output folder (default: the parent of --results)")
     lb.add_argument("--readme", default="README.md", help="README holding the generated block (default: README.md)")
     lb.add_argument("--no-readme", action="store_true", help="leave the README alone")
-    lb.add_argument("--no-report", action="store_true", help="write the tables only, not the HTML report")
+    lb.add_argument("--no-report", action="store_true", help="do not write the HTML report (report/)")
+    lb.add_argument("--no-site", action="store_true", help="do not write the static site (site/)")
     lb.add_argument("--check", action="store_true", help="fail (exit 1) when the committed outputs are stale")
     lb.add_argument("--compare", metavar="FRESH_DIR",
                     help="compare the records in FRESH_DIR with --results within the documented tolerances")
@@ -445,7 +651,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args, console)
     except (UsageError, registry_mod.UnknownNameError, ValueError, ExecutorError) as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        err.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)  # one line, however many names it lists
         return EXIT_USAGE
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]: finished runs are recorded; run the same command again to resume")

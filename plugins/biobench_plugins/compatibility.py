@@ -11,7 +11,15 @@ from biobench import hookimpl
 def biobench_pairing_unsupported(
     architecture: Any, rule: type[Any], task: Any, capabilities: dict[str, str]
 ) -> str | None:
-    """Unsupported when the rule requires capabilities the architecture does not provide."""
+    """Unsupported when the rule requires capabilities the architecture does not provide,
+    or the task's input comes in time bins that the architecture cannot read (``timed_input``)."""
+    steps = getattr(task, "input_steps", 1)
+    if steps > 1 and "timed_input" not in architecture.capabilities:
+        return (
+            f"task {task.name!r} gives {steps} time bins of input per example; architecture "
+            f"{architecture.name!r} does not read input bin by bin (timed_input: "
+            f"{capabilities.get('timed_input', 'undeclared')})"
+        )
     missing = sorted(set(getattr(rule, "requires", ())) - set(architecture.capabilities))
     if not missing:
         return None

@@ -1,11 +1,27 @@
-"""Alignment angle between a rule's feedback pathway and the forward weights backprop would transport."""
+"""Alignment, two definitions that never share a column.
+
+:class:`FeedbackAngle`: the angle between a rule's feedback matrix ``B_l`` and the
+forward matrix ``W_l`` that backprop would transport (feedback alignment, sign
+symmetry, Kolen-Pollack, weight mirrors: matrices of ``W_l``'s shape).
+
+:class:`SignalAngle`: the angle between the error signal a layer actually receives
+during the rule's update (the gradient that reaches the layer's output in the
+rule's backward pass, whatever carries it: transported weights, feedback matrices,
+direct projections of the error or of the target) and the signal backprop sends it
+(``∂L/∂h_l``), on the same weights and probe batch. It applies to every rule that
+sends a signal through autograd, direct feedback alignment and target projection
+included; it is undefined for rules that send none (perturbation, Hebbian).
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from biobench.metrics.base import (
+    ANGLE,
     DEFAULT_SETTINGS,
     Column,
     CurveFigure,
@@ -15,184 +31,207 @@ from biobench.metrics.base import (
     Outcome,
     angle_deg,
     cosine,
+    per_layer_schema,
     scalar,
 )
-from biobench.metrics.gradients import require_reference
-from biobench.plugin_api.interfaces import LearningRule, Network, Task
-from biobench.plugin_api.layers import PlasticLayer
+from biobench.metrics.gradients import OutputSignals, hidden_entry, hidden_mean
+from biobench.plugin_api.interfaces import LearningRule, Network
 
-KIND_WEIGHTS = "feedback_weights"
-KIND_DIRECT_SIGNAL = "direct_feedback_signal"
+_CURVE = {"type": "array", "items": {"type": "object", "required": ["epoch", "step"]}}
 
 
-def output_error_and_layer_gradients(
-    network: Network, task: Task, x: Tensor, y: Tensor, layers: list[PlasticLayer]
-) -> tuple[Tensor, dict[str, Tensor | None]]:
-    """``e = dL/dlogits`` and, per layer, ``dL/dh`` of the layer's output, by autograd in plain mode.
-
-    A layer called several times per forward pass (once per time step) gets the
-    sum of the gradients over its calls: the gradient of the loss with respect to
-    an additive perturbation of its output that is constant in time.
-    """
-    require_reference(network)
-    outputs: dict[str, list[Tensor]] = {layer.layer_name: [] for layer in layers}
-    handles = [
-        layer.register_forward_hook(lambda module, args, out, name=layer.layer_name: outputs[name].append(out))
-        for layer in layers
-    ]
-    try:
-        with network.plain(), torch.enable_grad():
-            logits = network(x)
-            loss = task.loss(logits, y)
-    finally:
-        for handle in handles:
-            handle.remove()
-    if not logits.requires_grad:
-        raise MetricUndefined("the logits do not depend on the parameters through autograd")
-    targets: list[Tensor] = [logits]
-    index: list[tuple[str, int]] = []
-    for name, outs in outputs.items():
-        for i, out in enumerate(outs):
-            if isinstance(out, Tensor) and out.requires_grad:
-                targets.append(out)
-                index.append((name, i))
-    grads = torch.autograd.grad(loss, targets, allow_unused=True)
-    error = grads[0]
-    if error is None:
-        raise MetricUndefined("the loss has no gradient with respect to the logits")
-    per_layer: dict[str, Tensor | None] = {name: None for name in outputs}
-    for (name, _), grad in zip(index, grads[1:], strict=True):
-        if grad is None:
-            continue
-        if grad.dim() == 3:  # (time, batch, units) from a layer that handles time itself
-            grad = grad.sum(0)
-        current = per_layer[name]
-        per_layer[name] = grad.detach() if current is None else current + grad.detach()
-    return error.detach(), per_layer
-
-
-class AlignmentAngle(Metric):
-    """Angle between each feedback matrix of a rule and the forward pathway backprop would use."""
+class FeedbackAngle(Metric):
+    """Angle between each feedback matrix of a rule and the forward matrix backprop would transport."""
 
     definition = MetricDefinition(
-        keys=("alignment_angle_deg", "alignment_angle_curve"),
+        keys=("feedback_angle_deg", "feedback_angle_curve"),
         measures=(
-            "how far each feedback matrix B_l of `rule.feedback_weights()` is from what backprop "
-            "transports; `kind` says which of two definitions applies to the layer"
+            "how far each feedback matrix B_l of `rule.feedback_weights()` (of the shape of the layer's "
+            "forward matrix W_l) is from W_l, which backprop transports"
         ),
         formula=(
-            "`feedback_weights` (B_l has the shape of `layer.forward_matrix()` W_l, as in feedback "
-            "alignment, sign symmetry, Kolen-Pollack): degrees(arccos(cos(vec B_l, vec W_l))). "
-            "`direct_feedback_signal` (B_l has shape (num_classes, out_features), as in direct "
-            "feedback alignment): degrees(arccos(cos(e B_l, ∂L/∂h_l))) over the probe batch "
-            "flattened, with e = ∂L/∂logits and h_l the layer's output (summed over time steps for "
-            "spiking layers), both by autograd under `network.plain()` on the "
-            f"{DEFAULT_SETTINGS.bias_examples}-example probe. "
-            "`mean` is the arithmetic mean of the defined per-layer angles"
+            "degrees(arccos(cos(vec B_l, vec W_l))), W_l = `layer.forward_matrix()`; `mean` = mean over the "
+            "layers that have a feedback matrix (a feedback matrix carries the error into a hidden layer, so "
+            "every one counts)"
         ),
-        sign=(
-            "0°: feedback equals what backprop transports, 90°: unrelated, 180°: opposite; the "
-            "feedback matrix is used as the rule returns it (feedback = g_out B_l)"
-        ),
+        sign="0°: feedback equals the transported weights, 90°: unrelated, 180°: opposite",
         eps="none; computed in float64",
-        averaging=(
-            "none over time; per layer; the direct-feedback angle is over all probe examples and "
-            "units at once"
-        ),
+        averaging="none over time; per layer",
         unit="degrees, in [0, 180]",
         when=(
-            "before the first step and after every epoch (`alignment_angle_curve`: {epoch, step, "
-            "mean, per_layer, kind, reasons}); `alignment_angle_deg` ({mean, per_layer, kind}) is the "
-            "value after the last epoch"
+            "before the first step and after every epoch (`feedback_angle_curve`: {epoch, step, mean, "
+            "per_layer, reasons}); `feedback_angle_deg` is the value after the last epoch"
         ),
         null_when=(
-            "the rule has no feedback matrices (e.g. backprop, which transports W itself), a matrix "
-            "has neither shape, is all zero, or names no plastic layer, the direct-feedback angle on "
-            "a non-differentiable architecture, or training stopped early"
+            "the rule has no feedback matrix of a forward matrix's shape (backprop, which transports W "
+            "itself; direct feedback alignment, whose matrices project the output error: see "
+            "`signal_angle_deg`), a matrix is all zero, or training stopped early"
         ),
     )
-
     order = 40
+    schemas = {
+        "feedback_angle_deg": per_layer_schema(ANGLE, {"mean": ANGLE}),
+        "feedback_angle_curve": _CURVE,
+    }
     columns = (
         Column(
-            "alignment_angle_deg", "Align. (°)", "angle between feedback and forward weights, where defined",
-            lambda m: scalar(m, "alignment_angle_deg", "mean"), order=70, digits=1, tolerance=3.0,
+            "feedback_angle_deg", "Feedback ∠ (°)",
+            "angle between the rule's feedback matrices and the forward weights, mean over layers",
+            lambda m: _entry(m, "feedback_angle_deg", "mean"), order=70, digits=1, tolerance=3.0, readme=True,
         ),
     )
     figures = (
         CurveFigure(
-            "alignment_angle_curve", "mean", "alignment_curve", "alignment", "Alignment angle over training",
-            "angle (degrees)",
-            "Angle between each rule's feedback weights and the forward weights; rules without feedback "
-            "weights have none.",
+            "feedback_angle_curve", "mean", "feedback_angle_curve", "alignment", "Feedback-weight angle over training",
+            "angle B vs W (degrees)",
+            "Angle between each rule's feedback matrices and the forward weights; rules without feedback "
+            "matrices of the forward weights' shape have none.",
             ylim=(0, 180),
         ),
     )
 
-    def compute(self, network: Network, rule: LearningRule, task: Task, x: Tensor, y: Tensor) -> Outcome:
-        """Per-layer angles (and their kinds) for the rule's current feedback matrices."""
+    def compute(self, network: Network, rule: LearningRule) -> Outcome:
+        """Per-layer angles of the rule's current feedback matrices that have the forward matrix's shape."""
         feedback = rule.feedback_weights()
-        if not feedback:
-            return Outcome.undefined(
-                f"rule {rule.name!r} has no feedback matrices (feedback_weights() is empty)"
-            )
         layers = {layer.layer_name: layer for layer in network.layers}
-        num_classes = int(task.num_classes)
         reasons: dict[str, str] = {}
         per_layer: dict[str, float | None] = {}
-        kind: dict[str, str | None] = {}
-        direct: list[str] = []
         for name, matrix in feedback.items():
             layer = layers.get(name)
             if layer is None:
-                per_layer[name], kind[name] = None, None
-                reasons[f"per_layer.{name}"] = f"no plastic layer is called {name!r}; layers: {sorted(layers)}"
                 continue
             forward = layer.forward_matrix().detach()
-            if tuple(matrix.shape) == tuple(forward.shape):
-                kind[name] = KIND_WEIGHTS
-                try:
-                    per_layer[name] = angle_deg(cosine(matrix, forward))
-                except MetricUndefined as exc:
-                    per_layer[name] = None
-                    reasons[f"per_layer.{name}"] = f"feedback vs forward matrix: {exc}"
-            elif tuple(matrix.shape) == (num_classes, layer.out_features):
-                kind[name] = KIND_DIRECT_SIGNAL
-                direct.append(name)
-            else:
-                per_layer[name], kind[name] = None, None
-                reasons[f"per_layer.{name}"] = (
-                    f"feedback matrix shape {tuple(matrix.shape)} matches neither the forward matrix "
-                    f"{tuple(forward.shape)} nor (num_classes, out_features) = ({num_classes}, {layer.out_features})"
-                )
-        if direct:
+            if tuple(matrix.shape) != tuple(forward.shape):
+                continue
             try:
-                error, grads = output_error_and_layer_gradients(network, task, x, y, [layers[n] for n in direct])
+                per_layer[name] = angle_deg(cosine(matrix, forward))
             except MetricUndefined as exc:
-                error, grads = None, {}
-                for name in direct:
-                    reasons[f"per_layer.{name}"] = f"direct feedback signal: {exc}"
-            for name in direct:
                 per_layer[name] = None
-                if error is None:
-                    continue
-                grad = grads.get(name)
-                if grad is None:
-                    reasons[f"per_layer.{name}"] = "the loss has no gradient with respect to this layer's output"
-                    continue
-                signal = error.to(feedback[name].dtype) @ feedback[name].detach()
-                if signal.shape != grad.shape:
-                    reasons[f"per_layer.{name}"] = (
-                        f"direct feedback signal shape {tuple(signal.shape)} differs from the layer "
-                        f"output gradient {tuple(grad.shape)}"
-                    )
-                    continue
-                try:
-                    per_layer[name] = angle_deg(cosine(signal, grad))
-                except MetricUndefined as exc:
-                    reasons[f"per_layer.{name}"] = f"direct feedback signal vs backprop's: {exc}"
+                reasons[f"per_layer.{name}"] = f"feedback vs forward matrix: {exc}"
+        if not per_layer:
+            return Outcome.undefined(
+                f"rule {rule.name!r} has no feedback matrix of a forward matrix's shape "
+                "(see signal_angle_deg for the signal it sends)"
+            )
         defined = [v for v in per_layer.values() if v is not None]
         mean = sum(defined) / len(defined) if defined else None
         if mean is None:
-            reasons["mean"] = "no layer has a defined alignment angle"
-        return Outcome({"mean": mean, "per_layer": per_layer, "kind": kind}, reasons)
+            reasons["mean"] = "no layer has a defined angle"
+        return Outcome({"mean": mean, "per_layer": per_layer}, reasons)
+
+
+class SignalAngle(Metric):
+    """Angle between the error signal a layer receives in the rule's update and the one backprop sends it."""
+
+    definition = MetricDefinition(
+        keys=("signal_angle_deg", "signal_angle_curve"),
+        measures=(
+            "how far the error signal each layer receives during the rule's update is from backprop's, "
+            "measured on what the rule actually sends (through transported weights, feedback matrices, "
+            "direct projections of the error or of the target)"
+        ),
+        formula=(
+            "degrees(arccos(cos(δ_l, ∂L/∂h_l))) over the probe batch flattened; δ_l = the gradient reaching "
+            "layer l's output h_l in the rule's backward pass of `compute_update`, ∂L/∂h_l = autograd's "
+            "under `network.plain()` (both summed over time steps for spiking layers); `hidden` = mean over "
+            "the hidden layers (the readout receives the output error itself from every rule that sends one); "
+            "`per_example`: the same angle example by example (a probe batch of one, as Akrout et al. 2019 "
+            "measure it), averaged over the probe examples whose two signals are non-zero"
+        ),
+        sign="0°: the signal backprop sends, 90°: unrelated, 180°: opposite",
+        eps="none; computed in float64",
+        averaging=(
+            f"none over time; per layer, over all {DEFAULT_SETTINGS.bias_examples} probe examples and units "
+            "at once; measured in the same passes as `gradient_bias`"
+        ),
+        unit="degrees, in [0, 180]",
+        when=(
+            "before the first step and after every epoch (`signal_angle_curve`: {epoch, step, hidden, "
+            "per_layer, per_example, reasons}); `signal_angle_deg` is the value after the last epoch"
+        ),
+        null_when=(
+            "the rule sends a layer no signal through autograd (perturbation and Hebbian rules compute "
+            "their updates without a backward pass), the architecture lacks `differentiable`, a signal is "
+            "zero, or training stopped early"
+        ),
+    )
+    order = 45
+    schemas = {
+        "signal_angle_deg": per_layer_schema(
+            ANGLE, {"hidden": ANGLE, "per_example": per_layer_schema(ANGLE, {"hidden": ANGLE})}
+        ),
+        "signal_angle_curve": _CURVE,
+    }
+    columns = (
+        Column(
+            "signal_angle_deg", "Signal ∠ (°)",
+            "angle between the error signal the hidden layers receive and backprop's, mean over hidden layers",
+            lambda m: hidden_entry(m, "signal_angle_deg"), order=75, digits=1, tolerance=3.0, readme=True,
+        ),
+    )
+    figures = (
+        CurveFigure(
+            "signal_angle_curve", "hidden", "signal_angle_curve", "alignment", "Error-signal angle over training",
+            "angle to backprop's signal (degrees)",
+            "Angle between the error signal each layer receives in the rule's update and backprop's; the first "
+            "panel is the mean over hidden layers.",
+            ylim=(0, 180),
+        ),
+    )
+
+    def compute(self, network: Network, rule_signals: OutputSignals, reference_signals: OutputSignals) -> Outcome:
+        """Per-layer angles between the captured signals of the rule and of backprop."""
+        names = [layer.layer_name for layer in network.layers]
+        reasons: dict[str, str] = {}
+        per_layer: dict[str, float | None] = {}
+        per_example: dict[str, float | None] = {name: None for name in names}
+        example_reasons: dict[str, str] = {}
+        for name in names:
+            ours: Tensor | None = rule_signals.signals.get(name)
+            theirs: Tensor | None = reference_signals.signals.get(name)
+            per_layer[name] = None
+            if ours is None:
+                reasons[f"per_layer.{name}"] = "the rule sends this layer no signal through autograd"
+                continue
+            if theirs is None:
+                reasons[f"per_layer.{name}"] = "backprop sends this layer no signal (its output is not on the loss's path)"
+                continue
+            if ours.shape != theirs.shape:
+                reasons[f"per_layer.{name}"] = f"signal shapes differ: {tuple(ours.shape)} vs {tuple(theirs.shape)}"
+                continue
+            try:
+                per_layer[name] = angle_deg(cosine(ours, theirs))
+            except MetricUndefined as exc:
+                reasons[f"per_layer.{name}"] = f"rule's signal vs backprop's: {exc}"
+            per_example[name] = mean_example_angle(ours, theirs)
+            if per_example[name] is None:
+                example_reasons[f"per_layer.{name}"] = "no probe example has two non-zero, finite signals"
+        if all(v is None for v in per_layer.values()):
+            first = reasons.get(f"per_layer.{names[0]}", "undefined") if names else "no plastic layer"
+            return Outcome.undefined(first)
+        hidden = hidden_mean(per_layer, reasons)
+        example_hidden = hidden_mean(per_example, example_reasons)
+        reasons.update({f"per_example.{k}": v for k, v in example_reasons.items()})
+        return Outcome(
+            {"hidden": hidden, "per_layer": per_layer, "per_example": {"hidden": example_hidden, "per_layer": per_example}},
+            reasons,
+        )
+
+
+def mean_example_angle(ours: Tensor, theirs: Tensor) -> float | None:
+    """Mean over examples (the first axis) of the angle between two signals, in degrees, float64.
+
+    Examples where either signal is zero or not finite are left out; None when none is left.
+    """
+    u = ours.detach().reshape(len(ours), -1).to(torch.float64)
+    g = theirs.detach().reshape(len(theirs), -1).to(torch.float64)
+    nu, ng = torch.linalg.vector_norm(u, dim=1), torch.linalg.vector_norm(g, dim=1)
+    keep = (nu > 0) & (ng > 0) & torch.isfinite(u).all(1) & torch.isfinite(g).all(1)
+    if not bool(keep.any()):
+        return None
+    cos = ((u[keep] * g[keep]).sum(1) / (nu[keep] * ng[keep])).clamp(-1.0, 1.0)
+    return float(torch.rad2deg(torch.arccos(cos)).mean())
+
+
+def _entry(metrics: dict[str, Any], key: str, entry: str) -> float | None:
+    return scalar(metrics, key, entry)

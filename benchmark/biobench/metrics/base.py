@@ -35,19 +35,15 @@ class MeasurementSettings:
 
     #: Gradient bias and alignment probe: the first ``bias_examples`` training examples.
     bias_examples: int = 256
-    #: Gradient SNR probe: the first ``snr_examples`` training examples, one update each.
+    #: Gradient-variance probe: the first ``snr_examples`` training examples, one update each.
     snr_examples: int = 32
-    #: Epsilon added to the standard deviation in the SNR (units of the update).
-    snr_eps: float = 1e-8
-    #: Delta degrees of freedom of the SNR's standard deviation over examples.
-    snr_ddof: int = 1
-    #: FGSM evaluation set: the first ``fgsm_examples`` test examples (500 keeps the
-    #: input-gradient pass of the costliest architectures within the ``ci`` budget).
-    fgsm_examples: int = 500
+    #: FGSM evaluation set: the first ``fgsm_examples`` test examples (2,000: a 95% interval
+    #: of at most +-2.2 points on an accuracy).
+    fgsm_examples: int = 2000
     #: FGSM perturbation sizes, in units of 1/255 of the pixel range.
     fgsm_epsilons_255: tuple[int, ...] = FGSM_EPSILONS_255
     #: Examples per forward pass when evaluating FGSM.
-    fgsm_chunk: int = 500
+    fgsm_chunk: int = 1000
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (tuples become lists)."""
@@ -217,6 +213,7 @@ class CurveFigure:
 class LayerBarsFigure:
     """Report figure: per-layer bars of ``key``'s ``per_layer`` entries, one bar per rule.
 
+    ``path`` descends into nested values first (e.g. ``("initial", "snr_ratio")``);
     ``reference_key`` (optional) is drawn as a dashed line per layer (e.g. backprop's value).
     """
 
@@ -229,6 +226,8 @@ class LayerBarsFigure:
     ylim: tuple[float, float] | None = None
     reference_key: str | None = None
     log_scale: bool = False
+    path: tuple[str, ...] = ()
+    reference_line: float | None = None
 
 
 @dataclass(frozen=True)
@@ -255,6 +254,23 @@ class SweepFigure:
     ylabel: str
     caption: str
     ylim: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
+class ScatterFigure:
+    """Report figure: one point per pairing (mean over its ok seeds) of ``y`` against each panel's x.
+
+    ``panels`` are ``(read x from a record's metrics, axis label, log scale)``; one figure
+    per task and profile, every architecture in it (colour: rule, marker: architecture).
+    """
+
+    y: Callable[[dict[str, Any]], float | None]
+    ylabel: str
+    panels: tuple[tuple[Callable[[dict[str, Any]], float | None], str, bool], ...]
+    stem: str
+    section: str
+    title: str
+    caption: str
 
 
 class Metric:

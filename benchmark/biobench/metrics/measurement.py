@@ -13,13 +13,18 @@ ones. Measurements must leave training as they found it (see
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
 @dataclass(frozen=True)
 class RunState:
-    """What a measurement may look at during one run."""
+    """What a measurement may look at during one run.
+
+    ``history`` is the training loop's per-epoch record (``val_acc`` etc., filled at
+    the end of each epoch, before :meth:`Measurement.after_epoch` is called);
+    ``provenance`` where the run comes from (e.g. ``{"trial": ...}`` for a tuning trial).
+    """
 
     seed: int
     network: Any
@@ -27,6 +32,16 @@ class RunState:
     task: Any
     data: Any
     profile: Any
+    history: dict[str, list[Any]] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+class StopRun(Exception):
+    """Raised by a measurement to end its run early with a status of its own (e.g. ``pruned``) and a reason."""
+
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
 
 
 class Measurement(abc.ABC):

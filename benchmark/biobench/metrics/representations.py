@@ -91,6 +91,12 @@ def compute_rdm(patterns: np.ndarray, labels: list[int]) -> np.ndarray | None:
     return vector if np.all(np.isfinite(vector)) else None
 
 
+def is_constant(vector: Any) -> bool:
+    """Whether an RDM's dissimilarities are all equal (after rounding to the stored decimals)."""
+    values = np.round(np.asarray(vector, dtype=np.float64), RDM_DECIMALS)
+    return values.size == 0 or bool(np.ptp(values) == 0)
+
+
 def _constant_probes(patterns: np.ndarray) -> list[int]:
     return [int(i) for i in np.nonzero(np.ptp(patterns, axis=1) == 0)[0]]
 
@@ -135,6 +141,12 @@ def measure(
                 entry["reason"] = (
                     f"correlation distance undefined: {len(flat)} probe image(s) give a constant "
                     f"activity pattern in layer {name} (first probe positions {flat[:5]})"
+                )
+            elif is_constant(vector):
+                entry["reason"] = (
+                    f"degenerate RDM: every pair of probe images is equally dissimilar in layer {name} "
+                    f"({float(vector[0]):.4g}), so it has no geometry to compare (a rank correlation with it "
+                    "is undefined)"
                 )
             else:
                 entry["rdm"] = [round(float(v), RDM_DECIMALS) for v in vector]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -9,6 +10,7 @@ from torch import Tensor
 
 from biobench.metrics.base import (
     DEFAULT_SETTINGS,
+    FRACTION,
     Column,
     Metric,
     MetricDefinition,
@@ -47,6 +49,22 @@ def fgsm_at(metrics: dict[str, Any], epsilon_255: int = LEADERBOARD_EPSILON_255)
     return number(value.get(fgsm_key(epsilon_255))) if isinstance(value, dict) else None
 
 
+def fgsm_drop_at(metrics: dict[str, Any], epsilon_255: int = LEADERBOARD_EPSILON_255) -> float | None:
+    """Clean minus attacked accuracy at ``epsilon_255``/255 from a record's ``fgsm_drop``, or None."""
+    value = metrics.get("fgsm_drop")
+    return number(value.get(fgsm_key(epsilon_255))) if isinstance(value, dict) else None
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (95% by default), clipped to [0, 1]."""
+    if n <= 0:
+        raise ValueError("an interval needs at least one trial")
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def input_gradient(network: Network, task: Task, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     """``dL/dx`` of the batch-mean task loss by autograd under ``network.plain()``, and the logits of ``x``."""
     require_reference(network)
@@ -73,11 +91,12 @@ class FGSMAccuracy(Metric):
     """Test accuracy on FGSM adversarial examples at the harness's perturbation sizes."""
 
     definition = MetricDefinition(
-        keys=("fgsm_acc",),
+        keys=("fgsm_acc", "fgsm_drop", "fgsm_ci95", "fgsm_examples"),
         measures=(
             "adversarial robustness: accuracy on inputs moved by ε in the direction of the sign of the "
             "loss gradient (Goodfellow et al. 2015); the `0/255` entry is the clean accuracy on the "
-            "same examples"
+            "same examples, `fgsm_drop` the clean accuracy minus the attacked one, `fgsm_ci95` the 95% "
+            "Wilson score interval of each accuracy"
         ),
         formula=(
             "x_adv = clip(x + ε · sign(∇ₓ L(f(x), y)), 0, 1); accuracy = mean[argmax f(x_adv) = y], "
@@ -90,9 +109,10 @@ class FGSMAccuracy(Metric):
         eps="ε in units of the [0, 1] pixel range; no numerical epsilon",
         averaging=(
             f"over the first {DEFAULT_SETTINGS.fgsm_examples} test examples (fewer if the profile's "
-            "test split is smaller)"
+            "test split is smaller; `fgsm_examples` says how many): at 2,000 examples the interval's half "
+            "width is at most 2.2 points"
         ),
-        unit="fraction correct, in [0, 1]",
+        unit="fraction correct, in [0, 1] (drop: in [−1, 1])",
         when="once, after the last epoch",
         null_when=(
             "the architecture lacks `differentiable` or the loss has no gradient with respect to "
@@ -101,11 +121,21 @@ class FGSMAccuracy(Metric):
     )
 
     order = 50
+    schemas = {
+        "fgsm_acc": {"type": "object", "additionalProperties": FRACTION},
+        "fgsm_drop": {"type": "object", "additionalProperties": {"type": "number", "minimum": -1, "maximum": 1}},
+        "fgsm_ci95": {
+            "type": "object",
+            "additionalProperties": {"type": "array", "items": FRACTION, "minItems": 2, "maxItems": 2},
+        },
+        "fgsm_examples": {"type": "integer", "minimum": 1},
+    }
     columns = (
         Column(
-            f"fgsm_acc_{LEADERBOARD_EPSILON_255}_255", f"FGSM {LEADERBOARD_EPSILON_255}/255 (%)",
-            f"test accuracy under an FGSM perturbation of {LEADERBOARD_EPSILON_255}/255",
-            fgsm_at, order=60, digits=2, percent=True, tolerance=0.03, readme=True,
+            f"fgsm_drop_{LEADERBOARD_EPSILON_255}_255", f"FGSM drop {LEADERBOARD_EPSILON_255}/255 (pts)",
+            f"clean accuracy minus accuracy under an FGSM perturbation of {LEADERBOARD_EPSILON_255}/255, on "
+            "the same test examples (percentage points; lower is more robust)",
+            fgsm_drop_at, order=60, digits=1, percent=True, tolerance=0.03, readme=True,
         ),
     )
     figures = (
@@ -145,4 +175,11 @@ class FGSMAccuracy(Metric):
                             torch.manual_seed(seed + start)
                         logits = network(fgsm_examples(xb, grad, eps / 255.0))
                     correct[eps] += int((task.predict(logits) == yb).sum())
-        return Outcome({fgsm_key(eps): correct[eps] / len(x) for eps in self.epsilons_255})
+        n = len(x)
+        accuracy = {fgsm_key(eps): correct[eps] / n for eps in self.epsilons_255}
+        return Outcome({
+            "fgsm_acc": accuracy,
+            "fgsm_drop": {key: accuracy[fgsm_key(0)] - acc for key, acc in accuracy.items()} if 0 in self.epsilons_255 else {},
+            "fgsm_ci95": {fgsm_key(eps): list(wilson_interval(correct[eps], n)) for eps in self.epsilons_255},
+            "fgsm_examples": n,
+        })

@@ -28,11 +28,11 @@ class Accuracy(Metric):
     """Classification accuracy of the trained network on the task's splits."""
 
     definition = MetricDefinition(
-        keys=("test_acc", "best_test_acc", "val_acc", "train_acc"),
+        keys=("test_acc", "val_acc", "train_acc", "best_val_epoch", "test_acc_at_best_val"),
         measures=(
-            "classification accuracy; `test_acc` after the last epoch, `best_test_acc` the highest "
-            "per-epoch test accuracy (chosen on the test split itself, so optimistic; `val_acc` is "
-            "the held-out selection signal)"
+            "classification accuracy; `test_acc` after the last epoch; model selection on the validation "
+            "split only: `best_val_epoch` is the epoch of the highest validation accuracy (the first of "
+            "ties) and `test_acc_at_best_val` the test accuracy at that epoch (the test split never chooses)"
         ),
         formula="mean[argmax f(x) = y]; train accuracy from the logits `compute_update` returns during the epoch",
         sign="higher is better",
@@ -40,10 +40,13 @@ class Accuracy(Metric):
         averaging="all examples of the split as cut by the profile (network in eval mode for val/test)",
         unit="fraction correct, in [0, 1]",
         when="after every epoch (`history`); the final value after the last epoch",
-        null_when="no epoch completed",
+        null_when="no epoch completed; the selection entries also when there is no validation split",
     )
     order = 200
-    schemas = {key: FRACTION for key in ("test_acc", "best_test_acc", "val_acc", "train_acc")}
+    schemas = {
+        **{key: FRACTION for key in ("test_acc", "val_acc", "train_acc", "test_acc_at_best_val")},
+        "best_val_epoch": {"type": "integer", "minimum": 1},
+    }
     columns = (
         Column(
             "test_acc", "Test acc. (%)", "test accuracy after the last epoch, mean ± sample std over ok seeds",
@@ -88,7 +91,7 @@ class LearningCurves(Metric):
     columns = (
         Column(
             "final_train_loss", "Train loss", "mean training loss of the last epoch",
-            lambda m: scalar(m, "final_train_loss"), order=20, tolerance=0.05,
+            lambda m: scalar(m, "final_train_loss"), order=85, tolerance=0.05,
         ),
     )
     figures = (
@@ -151,14 +154,28 @@ class LearningCurvesMeasurement(Measurement):
             ("test_acc", "test_acc"), ("val_acc", "val_acc"), ("final_train_loss", "train_loss"),
             ("train_acc", "train_acc"),
         ):
-            if h[source]:
+            if h[source] and h[source][-1] is not None:
                 metrics[key] = h[source][-1]
             else:
                 metrics[key] = None
-                reasons[key] = "no epoch completed"
-        if h["test_acc"]:
-            metrics["best_test_acc"] = max(h["test_acc"])
+                reasons[key] = (
+                    "no epoch completed" if not h[source]
+                    else "the test split is not evaluated in tuning trials" if key == "test_acc"
+                    else "no validation split (trained on it)"
+                )
+        if h["epoch_time_s"]:
             metrics["time_per_epoch_s"] = sum(h["epoch_time_s"]) / len(h["epoch_time_s"])
         else:
-            metrics["best_test_acc"] = metrics["time_per_epoch_s"] = None
-            reasons["best_test_acc"] = reasons["time_per_epoch_s"] = "no epoch completed"
+            metrics["time_per_epoch_s"] = None
+            reasons["time_per_epoch_s"] = "no epoch completed"
+        validated = [(acc, i) for i, acc in enumerate(h["val_acc"]) if acc is not None]
+        if validated:
+            best = max(validated, key=lambda pair: (pair[0], -pair[1]))[1]
+            metrics["best_val_epoch"] = h["epoch"][best]
+            metrics["test_acc_at_best_val"] = h["test_acc"][best]
+            if metrics["test_acc_at_best_val"] is None:
+                reasons["test_acc_at_best_val"] = "the test split is not evaluated in tuning trials"
+        else:
+            metrics["best_val_epoch"] = metrics["test_acc_at_best_val"] = None
+            why = "no epoch completed" if not h["epoch"] else "no validation split (trained on it)"
+            reasons["best_val_epoch"] = reasons["test_acc_at_best_val"] = why

@@ -34,6 +34,11 @@ Core capabilities:
     with ``drive = pre @ weight.T + bias``.
 ``time``
     Spiking network: signals carry a leading time dimension.
+``timed_input``
+    The architecture consumes a task's input bin by bin (``Task.input_steps`` bins of
+    ``input_size // input_steps`` features, e.g. binned events), one bin per time step,
+    as given: the harness sets ``Architecture.input_steps`` before ``build``. A task
+    with ``input_steps > 1`` runs only on architectures that provide it.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ SIGNALS = "signals"
 RATE = "rate"
 DENSE = "dense"
 TIME = "time"
+TIMED_INPUT = "timed_input"
 
 #: The harness's own capabilities and what each promises.
 CORE_CAPABILITIES: dict[str, str] = {
@@ -58,6 +64,7 @@ CORE_CAPABILITIES: dict[str, str] = {
     RATE: "static elementwise activations with a known derivative",
     DENSE: "dense synaptic weight matrices (out, in)",
     TIME: "spiking dynamics over time steps",
+    TIMED_INPUT: "reads an input of several time bins one bin per time step, as given",
 }
 
 #: Who declares the core capabilities (shown where a plugin would be named).

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from biobench.plugin_api.hyperparameters import Hyperparameter, check_options
 from biobench.plugin_api.layers import LayerSignals, PlasticLayer
 from biobench.plugin_api.optimization import OptimizerSettings, build_optimizer
+from biobench.plugin_api.outputs import step_outputs
 from biobench.plugin_api.reproductions import PaperSetup
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
@@ -146,6 +147,10 @@ class Architecture(_Plugin, abc.ABC):
     #: Per-profile changes to this architecture's own options, e.g. ``{"ci": {"hidden": [32]}}``;
     #: ``--arch-option`` values win over them.
     profile_overrides: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: Time bins of the task's input (:attr:`Task.input_steps`), set by the harness before
+    #: :meth:`build`; architectures with the ``timed_input`` capability read their input as that many
+    #: consecutive bins of ``input_size // input_steps`` features, one per time step.
+    input_steps: int = 1
 
     @abc.abstractmethod
     def build(self, input_size: int, num_classes: int, generator: torch.Generator) -> Network:
@@ -270,6 +275,10 @@ class Task(_Plugin, abc.ABC):
 
     num_classes: ClassVar[int]
     input_size: ClassVar[int]
+    #: Time bins the flattened input holds: with ``F = input_size // input_steps`` features per bin,
+    #: ``x[:, t*F:(t+1)*F]`` is bin ``t``. 1 for a static input; a task with more bins runs only on
+    #: architectures with the ``timed_input`` capability (:attr:`Architecture.input_steps`).
+    input_steps: ClassVar[int] = 1
 
     @property
     def output_size(self) -> int:
@@ -280,8 +289,37 @@ class Task(_Plugin, abc.ABC):
     def load(self, data_dir: str | None) -> TaskData:
         """Load all splits into memory from ``data_dir`` (fetching them if allowed)."""
 
+    def data_available(self, data_dir: str | None) -> str | None:
+        """None when the task's data is present or can be fetched, else why not (one message).
+
+        The default loads the task (fetching missing files when allowed, which loaders
+        cache per process) and returns the text of the ``DataError`` it raises.
+        """
+        from biobench.data.files import DataError
+
+        try:
+            self.load(data_dir)
+        except DataError as exc:
+            return str(exc)
+        return None
+
     def loss(self, logits: Tensor, y: Tensor) -> Tensor:
-        """The task loss of ``logits`` (batch, output_size) for labels ``y``, averaged over the batch."""
+        """The task loss of ``logits`` (batch, output_size) for labels ``y``, averaged over the batch.
+
+        Logits that carry step outputs (:func:`biobench.with_step_outputs`) are scored at
+        every time step, and the step losses summed or averaged as they say.
+        """
+        steps = step_outputs(logits)
+        if steps is not None:
+            per_step = [self.output_loss(values, y) for values in steps.values]
+            total = per_step[0]
+            for value in per_step[1:]:
+                total = total + value
+            return total if steps.reduction == "sum" else total / len(per_step)
+        return self.output_loss(logits, y)
+
+    def output_loss(self, logits: Tensor, y: Tensor) -> Tensor:
+        """The task loss of one (batch, output_size) output, averaged over the batch (``config["loss"]``)."""
         kind = self.config.get("loss", "cross_entropy")
         F = torch.nn.functional
         if kind == "cross_entropy":

@@ -105,6 +105,25 @@ class PlasticLayer(nn.Module):
         """
         return self.weight
 
+    @torch.no_grad()
+    def synaptic_operations(self, pre: Tensor) -> tuple[float, float, bool]:
+        """``(dense, effective, binary)`` synaptic operations of one forward call on ``pre`` ``(..., in)``.
+
+        NeuroBench's counts (Yik et al. 2025, "synaptic operations"): ``dense`` counts every
+        connection for every input row, zero or not, ``rows * in * out``; ``effective`` only
+        those whose input is non-zero and whose weight is non-zero,
+        ``sum_rows sum_i [pre_i != 0] * #{o: W_oi != 0}`` (presynaptic activity times fan-out).
+        Bias additions are not counted. ``binary`` is True when every input is -1, 0 or 1 (spikes),
+        which makes the effective operations accumulates (ACs) rather than multiply-accumulates.
+        Layers whose ``weight`` is not a dense (out, in) matrix override this.
+        """
+        flat = pre.detach().reshape(-1, pre.shape[-1])
+        fan_out = (self.weight.detach() != 0).sum(0).to(torch.float64)  # (in,)
+        active = (flat != 0).sum(0).to(torch.float64)  # rows in which each input is non-zero
+        dense = float(flat.shape[0]) * self.in_features * self.out_features
+        binary = bool(((flat == 0) | (flat == 1) | (flat == -1)).all())
+        return dense, float(active @ fan_out), binary
+
     def start_recording(self) -> None:
         """Keep the signals of the following forward passes."""
         self._recording = True

@@ -196,6 +196,9 @@ def _validate(kind: str, base: type, obj: Any, capabilities: Capabilities) -> st
         for attr in ("num_classes", "input_size"):
             if not isinstance(getattr(obj, attr, None), int):
                 return f"{obj.__name__} does not declare {attr}"
+        steps = getattr(obj, "input_steps", 1)
+        if not isinstance(steps, int) or steps < 1 or obj.input_size % steps:
+            return f"{obj.__name__}.input_steps={steps!r} is not a positive divisor of input_size {obj.input_size}"
     declared = {"architecture": "capabilities", "rule": "requires"}.get(kind)
     if declared:
         unknown = capabilities.unknown(getattr(obj, declared))

@@ -26,7 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from biobench.metrics.representations import COMPARISON, DISSIMILARITY, METRIC_KEY, PROBE_PER_CLASS
+from biobench.metrics.representations import (
+    COMPARISON,
+    DISSIMILARITY,
+    METRIC_KEY,
+    PROBE_PER_CLASS,
+    is_constant,
+)
 
 SLOTS = ("hidden", "output")
 MDS_SEED = 0
@@ -162,9 +168,21 @@ def _rounded(matrix: np.ndarray, decimals: int = 4) -> list[list[float | None]]:
     return [[None if not np.isfinite(v) else round(float(v), decimals) for v in row] for row in matrix]
 
 
-def _block(pairings: list[PairingRDMs], layer_of: Callable[[PairingRDMs], str | None]) -> dict[str, Any] | None:
+def _block(
+    pairings: list[PairingRDMs], layer_of: Callable[[PairingRDMs], str | None], notes: list[str] | None = None
+) -> dict[str, Any] | None:
+    """Similarities between the pairings' RDMs of one layer; degenerate (constant) RDMs are left out.
+
+    A constant RDM has no ranks, so its Spearman correlation with anything is not a
+    correlation; it would break the matrix (off-unit diagonal, asymmetry), so it never
+    enters one. ``notes`` receives what was left out.
+    """
     members = [(p, layer_of(p)) for p in pairings]
     members = [(p, name) for p, name in members if name is not None and name in p.layers]
+    for p, name in [m for m in members if is_constant(m[0].layers[m[1]])]:
+        if notes is not None:
+            notes.append(f"{p.key} layer {name}: constant RDM left out of the comparisons")
+    members = [(p, name) for p, name in members if not is_constant(p.layers[name])]
     if len(members) < 2:
         return None
     sim = similarity_matrix([p.layers[name] for p, name in members])
@@ -204,7 +222,7 @@ def analyse(records: list[dict[str, Any]]) -> dict[str, Any]:
         by_arch.setdefault((p.task, p.architecture), []).append(p)
     for (task, arch), members in sorted(by_arch.items()):
         for name in members[0].layer_order:
-            block = _block(members, lambda p, n=name: n)
+            block = _block(members, lambda p, n=name: n, result["notes"])
             if block is not None:
                 block.pop("_sim")
                 result["within_architecture"].append({"task": task, "architecture": arch, "layer": name, **block})
@@ -213,12 +231,12 @@ def analyse(records: list[dict[str, Any]]) -> dict[str, Any]:
         by_rule.setdefault((p.task, p.rule), []).append(p)
     for (task, rule), members in sorted(by_rule.items()):
         for slot in SLOTS:
-            block = _block(members, lambda p, s=slot: p.slot(s))
+            block = _block(members, lambda p, s=slot: p.slot(s), result["notes"])
             if block is not None:
                 block.pop("_sim")
                 result["across_architectures"].append({"task": task, "rule": rule, "slot": slot, **block})
     for slot in SLOTS:
-        block = _block(pairings, lambda p, s=slot: p.slot(s))
+        block = _block(pairings, lambda p, s=slot: p.slot(s), result["notes"])
         if block is None:
             result["notes"].append(f"slot {slot}: fewer than two pairings with an RDM; no projection")
             continue
@@ -230,6 +248,7 @@ def analyse(records: list[dict[str, Any]]) -> dict[str, Any]:
             coords, stress = mds_projection(sim)
             block["mds"] = {"coordinates": _rounded(coords), "stress": round(stress, 6)}
         result["slots"][slot] = block
+    result["notes"] = list(dict.fromkeys(result["notes"]))
     return result
 
 

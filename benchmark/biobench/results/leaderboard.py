@@ -2,8 +2,9 @@
 
 ``biobench leaderboard`` reads every record in ``leaderboard/results/`` and writes
 ``LEADERBOARD.md``, ``leaderboard.csv``, ``leaderboard.json`` (pandas), the
-README block between :data:`README_START` and :data:`README_END`, and the HTML
-report (``report/``, :mod:`biobench.results.report`). The metric columns, their
+README block between :data:`README_START` and :data:`README_END`, the HTML
+report (``report/``, :mod:`biobench.results.report`) and the static site (``site/``,
+:mod:`biobench.results.site`). The metric columns, their
 formats and their ``--compare`` tolerances come from the metric classes
 (:func:`biobench.metrics.catalog.columns`). Rendering is deterministic (no timestamps, sorted input,
 rounded numbers), so ``--check`` can compare the committed files with what the
@@ -36,12 +37,14 @@ from biobench.metrics import catalog
 from biobench.metrics.base import Column as MetricColumn
 from biobench.results import records as records_mod
 from biobench.results import report as report_mod
-from biobench.results import templating
+from biobench.results import reproductions, statistics, templating
+from biobench.results import site as site_mod
 
 README_START = "<!-- leaderboard:start -->"
 README_END = "<!-- leaderboard:end -->"
 TABLE_FILES = ("LEADERBOARD.md", "leaderboard.csv", "leaderboard.json")
 REPORT_DIR = "report"
+SITE_DIR = site_mod.SITE_DIR
 SEVERITY = {"failed": 3, "diverged": 2, "unsupported": 1, "ok": 0}
 #: Order of rows within an architecture, after the reference rule: by status, then accuracy.
 ROW_ORDER = {"ok": 0, "diverged": 1, "failed": 2, "unsupported": 3}
@@ -50,8 +53,12 @@ DECIMALS = 6
 RANK_COLUMN = "test_acc"
 
 IDENTITY_COLUMNS = (
-    "task", "architecture", "rule", "profile", "reference", "status", "reason", "seeds", "seeds_ok",
+    "task", "architecture", "rule", "profile", "track", "config_id", "variant", "family", "reference",
+    "status", "reason", "seeds", "seeds_ok",
 )
+#: Columns of the statistics of the ranking column over seeds.
+STATISTICS_COLUMNS = ("test_acc_ci_low", "test_acc_ci_high", "vs_reference_diff", "vs_reference_p", "vs_reference")
+TRACK_ORDER = {"tuned": 0, "default": 1}
 PROVENANCE_COLUMNS = (
     "weight_transport", "global_error", "rule_distribution", "rule_version",
     "architecture_distribution", "architecture_version",
@@ -68,6 +75,8 @@ def table_columns() -> tuple[str, ...]:
     names: list[str] = list(IDENTITY_COLUMNS)
     for col in metric_columns():
         names += [f"{col.key}_mean", f"{col.key}_std"] if col.spread else [col.key]
+        if col.key == RANK_COLUMN:
+            names += list(STATISTICS_COLUMNS)
     return (*names, *PROVENANCE_COLUMNS)
 
 
@@ -81,12 +90,33 @@ def integer_columns() -> tuple[str, ...]:
 # ---------------------------------------------------------------------------
 
 
-def load_records(results_dir: Path) -> list[dict[str, Any]]:
-    """Every record in ``results_dir`` (validated, sorted by run id); a missing folder is an error."""
+def load_records(results_dir: Path, warn: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """Every record in ``results_dir`` (validated, sorted by run id); a missing folder is an error.
+
+    JSON files that are not records are skipped, each named through ``warn``.
+    """
     folder = Path(results_dir)
     if not folder.is_dir():
         raise FileNotFoundError(f"results folder {folder} does not exist")
-    return records_mod.read_records(folder)
+    return records_mod.read_records(folder, warn=warn or (lambda message: None))
+
+
+def variant_text(overrides: dict[str, dict[str, Any]]) -> str:
+    """The options a configuration sets beyond the defaults, e.g. ``optimizer.lr=0.01``; ``defaults`` if none."""
+    def shown(value: Any) -> str:
+        return f"{value:.3g}" if isinstance(value, float) else json.dumps(value, sort_keys=True)
+
+    parts = [
+        f"{kind}.{key}={shown(value)}"
+        for kind, values in sorted((overrides or {}).items())
+        for key, value in sorted(values.items())
+    ]
+    return ", ".join(parts) if parts else "defaults"
+
+
+def is_primary(row: dict[str, Any]) -> bool:
+    """Whether a row is its pairing's headline configuration: the defaults, or the tuned track's choice."""
+    return row["track"] == "tuned" or row["variant"] == "defaults"
 
 
 def _first_line(text: str | None, limit: int = 200) -> str:
@@ -124,21 +154,42 @@ def _aggregate(column: MetricColumn, values: list[float | None]) -> float | None
     return sum(present) / len(present)
 
 
+def group_key(r: dict[str, Any]) -> tuple[str, ...]:
+    """The key of the leaderboard row a record belongs to: pairing, profile, track and configuration."""
+    return (
+        r["task"], r["architecture"], r["rule"], r["profile"], r.get("track", "default"),
+        records_mod.configuration_hash(r["config"]),
+    )
+
+
 def summarise(records: list[dict[str, Any]]) -> pd.DataFrame:
-    """The leaderboard as a DataFrame with :func:`table_columns`, one row per pairing, sorted."""
+    """The leaderboard as a DataFrame with :func:`table_columns`, one row per configuration, sorted.
+
+    A row is one (task, architecture, rule, profile, track, configuration) over its
+    seeds; ``config_id`` names the configuration (its hash without the seed) and
+    ``variant`` says which options it sets beyond the defaults. The ranking column
+    also gets its bootstrap interval and the paired comparison with the reference
+    rule's default configuration on the same architecture, task, profile and track
+    (:mod:`biobench.results.statistics`).
+    """
     columns = metric_columns()
-    groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for r in records:
-        groups.setdefault((r["task"], r["architecture"], r["rule"], r["profile"]), []).append(r)
+        groups.setdefault(group_key(r), []).append(r)
+    rank = next((c for c in columns if c.key == RANK_COLUMN), None)
+    by_seed: dict[tuple[str, ...], dict[int, float]] = {}
     rows = []
-    for (task, arch, rule, profile), group in groups.items():
+    for key, group in groups.items():
+        task, arch, rule, profile, track, config_id = key
         group = sorted(group, key=lambda r: r["seed"])
         ok = [r for r in group if r["status"] == "ok"]
         status, reason = _pairing_status(group)
         flags = group[0].get("rule_flags") or {}
         cfg = group[0]["config"]
         row: dict[str, Any] = {
-            "task": task, "architecture": arch, "rule": rule, "profile": profile,
+            "task": task, "architecture": arch, "rule": rule, "profile": profile, "track": track,
+            "config_id": config_id, "variant": variant_text(group[0].get("overrides") or {}),
+            "family": flags.get("family"),
             "reference": bool(flags.get("is_reference", False)),
             "status": status, "reason": reason,
             "seeds": len(group), "seeds_ok": len(ok),
@@ -161,20 +212,59 @@ def summarise(records: list[dict[str, Any]]) -> pd.DataFrame:
                 )
             else:
                 row[col.key] = value if col.integer else _round(value)
+        if rank is not None:
+            accs = {r["seed"]: rank.read(r["metrics"]) for r in ok}
+            accs = {seed: v for seed, v in accs.items() if v is not None}
+            by_seed[key] = accs
+            interval = statistics.bootstrap_interval(list(accs.values()))
+            row["test_acc_ci_low"], row["test_acc_ci_high"] = (
+                (None, None) if interval is None else (_round(interval[0]), _round(interval[1]))
+            )
         rows.append(row)
+    _compare_with_reference(rows, groups, by_seed)
     frame = pd.DataFrame(rows, columns=list(table_columns()))
     for col in integer_columns():
         frame[col] = frame[col].astype("Int64")
     if frame.empty:
         return frame
+    frame["_rank_track"] = frame["track"].map(lambda t: TRACK_ORDER.get(t, 9))
+    frame["_rank_variant"] = frame["variant"] != "defaults"
     frame["_rank_ref"] = ~frame["reference"].astype(bool)
     frame["_rank_status"] = frame["status"].map(ROW_ORDER)
     frame["_rank_acc"] = -frame[f"{RANK_COLUMN}_mean"].astype("float64").fillna(-1.0)
     frame = frame.sort_values(
-        ["task", "profile", "architecture", "_rank_ref", "_rank_status", "_rank_acc", "rule"], kind="mergesort"
+        ["task", "profile", "architecture", "_rank_track", "_rank_ref", "_rank_status", "_rank_acc",
+         "rule", "_rank_variant", "variant"],
+        kind="mergesort",
     )
-    frame = frame.drop(columns=["_rank_ref", "_rank_status", "_rank_acc"]).reset_index(drop=True)
+    frame = frame.drop(columns=[c for c in frame.columns if c.startswith("_rank")]).reset_index(drop=True)
     return frame.astype(object).where(frame.notna(), None)
+
+
+def _compare_with_reference(
+    rows: list[dict[str, Any]], groups: dict[tuple[str, ...], list[dict[str, Any]]],
+    by_seed: dict[tuple[str, ...], dict[int, float]],
+) -> None:
+    """Fill the ``vs_reference*`` columns: paired test against the reference rule's headline configuration."""
+    references: dict[tuple[str, ...], tuple[str, ...]] = {}
+    for key, row in zip(groups, rows, strict=True):
+        if row["reference"] and is_primary(row):
+            references[(row["task"], row["architecture"], row["profile"], row["track"])] = key
+    for key, row in zip(groups, rows, strict=True):
+        row["vs_reference_diff"] = row["vs_reference_p"] = None
+        row["vs_reference"] = ""
+        ref_key = references.get((row["task"], row["architecture"], row["profile"], row["track"]))
+        if ref_key is None or ref_key == key or not by_seed.get(key):
+            continue
+        ours, theirs = by_seed[key], by_seed.get(ref_key, {})
+        common = sorted(set(ours) & set(theirs))
+        if not common:
+            continue
+        diff = sum(ours[s] - theirs[s] for s in common) / len(common)
+        test = statistics.paired_test(ours, theirs)
+        row["vs_reference_diff"] = _round(diff)
+        row["vs_reference_p"] = None if test is None else _round(test[0])
+        row["vs_reference"] = statistics.verdict(diff, test)
 
 
 # ---------------------------------------------------------------------------
@@ -222,17 +312,51 @@ def _display(column: MetricColumn) -> Column:
     return Column(column.header, lambda r: column.format(r[column.key]), column.help)
 
 
+def interval_text(row: dict[str, Any]) -> str:
+    """The 95% bootstrap interval of the mean test accuracy in percent, ``—`` when undefined."""
+    low, high = row.get("test_acc_ci_low"), row.get("test_acc_ci_high")
+    if low is None or high is None:
+        return "—"
+    return f"[{100 * low:.2f}, {100 * high:.2f}]"
+
+
+def versus_text(row: dict[str, Any]) -> str:
+    """The difference with the reference rule in points and the verdict of the paired test."""
+    diff, p = row.get("vs_reference_diff"), row.get("vs_reference_p")
+    if diff is None:
+        return "—"
+    text = f"{100 * diff:+.2f}"
+    if p is not None:
+        text += f" (p={p:.3f}, {row['vs_reference']})" if row["vs_reference"] else f" (p={p:.3f})"
+    return text
+
+
+def rule_text(row: dict[str, Any]) -> str:
+    """The rule's name, ``(reference)`` for backprop, and the options of a non-default configuration."""
+    text = row["rule"] + (" (reference)" if row["reference"] else "")
+    return text if row["variant"] == "defaults" else f"{text} [{row['variant']}]"
+
+
 def display_columns(readme: bool = False) -> tuple[Column, ...]:
     """The columns of the Markdown and HTML tables (``readme``: the README block's subset)."""
-    rule = Column(
-        "Rule", lambda r: r["rule"] + (" (reference)" if r["reference"] else ""), "learning rule plugin name"
-    )
+    rule = Column("Rule", rule_text, "learning rule plugin name, and the options of a non-default configuration")
     status = Column("Status", status_text, "ok / diverged / failed / unsupported (reasons below the table)")
-    metrics = tuple(_display(c) for c in metric_columns() if c.readme or not readme)
+    ci = Column("95% CI", interval_text, "95% percentile bootstrap interval of the mean test accuracy over ok seeds")
+    versus = Column(
+        "vs BP (pts)", versus_text,
+        "mean difference with the reference rule's accuracy over common seeds, with the p-value of a paired "
+        "t-test and its verdict at p < 0.05",
+    )
+    seeds = Column("Seeds", lambda r: f"{r['seeds_ok']}/{r['seeds']}", "seeds that finished ok / seeds run")
+    metrics = [_display(c) for c in metric_columns() if c.readme or not readme]
+    accuracy = next((i for i, c in enumerate(metric_columns()) if c.key == RANK_COLUMN), None)
+    extra = (ci, versus) if not readme else (ci, versus)
+    if accuracy is not None:
+        metrics[accuracy + 1:accuracy + 1] = list(extra)
     if readme:
         return (rule, *metrics, status)
     return (
-        rule, *metrics,
+        rule, seeds, *metrics,
         Column("Weight transport", lambda r: _flag(r["weight_transport"]), "the rule sends errors back through the forward weights"),
         Column("Global error", lambda r: _flag(r["global_error"]), "the rule broadcasts an error computed at the output"),
         status,
@@ -244,11 +368,74 @@ def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return frame.to_dict(orient="records")
 
 
-def _groups(frame: pd.DataFrame) -> list[tuple[tuple[str, str, str], list[dict[str, Any]]]]:
-    out: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+def _groups(frame: pd.DataFrame) -> list[tuple[tuple[str, str, str, str], list[dict[str, Any]]]]:
+    out: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
     for row in _rows(frame):
-        out.setdefault((row["task"], row["profile"], row["architecture"]), []).append(row)
+        out.setdefault((row["task"], row["profile"], row["architecture"], row["track"]), []).append(row)
     return list(out.items())
+
+
+def headline(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rules x architectures matrix of each (task, profile): test accuracy of the headline configurations.
+
+    The tuned track when it has rows for the (task, profile), the defaults track
+    otherwise. Each entry: task, profile, track, architectures, and rows of
+    ``{"rule", "family", "cells": {architecture: row or None}}``; a pairing without
+    an ``ok`` result has its row with its status and reason, and a pairing never
+    run has None.
+    """
+    out = []
+    rows = [r for r in _rows(frame) if is_primary(r)]
+    for task, profile in sorted({(r["task"], r["profile"]) for r in rows}):
+        here = [r for r in rows if (r["task"], r["profile"]) == (task, profile)]
+        track = "tuned" if any(r["track"] == "tuned" for r in here) else "default"
+        here = [r for r in here if r["track"] == track]
+        architectures = sorted({r["architecture"] for r in here})
+        cells: dict[str, dict[str, Any]] = {}
+        families: dict[str, str | None] = {}
+        references = set()
+        for r in here:
+            cells.setdefault(r["rule"], {})[r["architecture"]] = r
+            families[r["rule"]] = r["family"]
+            if r["reference"]:
+                references.add(r["rule"])
+
+        best = {
+            rule: max(
+                (c["test_acc_mean"] for c in by_arch.values() if c["status"] == "ok" and c["test_acc_mean"] is not None),
+                default=-1.0,
+            )
+            for rule, by_arch in cells.items()
+        }
+        order = sorted(cells, key=lambda rule: (rule not in references, -best[rule], rule))
+        out.append({
+            "task": task, "profile": profile, "track": track, "architectures": architectures,
+            "rows": [
+                {"rule": rule, "family": families[rule], "cells": {a: cells[rule].get(a) for a in architectures}}
+                for rule in order
+            ],
+        })
+    return out
+
+
+def cell_text(row: dict[str, Any] | None) -> str:
+    """One matrix cell: mean accuracy with its interval; empty for a pairing without an ok result."""
+    if row is None or row["status"] != "ok" or row["test_acc_mean"] is None:
+        return ""
+    interval = interval_text(row)
+    return f"{100 * row['test_acc_mean']:.2f} {interval}" if interval != "—" else f"{100 * row['test_acc_mean']:.2f}"
+
+
+def markdown_matrix(block: dict[str, Any]) -> str:
+    """A headline matrix as a Markdown table (rules x architectures)."""
+    lines = [
+        "| Rule | " + " | ".join(_md(a) for a in block["architectures"]) + " |",
+        "|---|" + "--:|" * len(block["architectures"]),
+    ]
+    for row in block["rows"]:
+        cells = [_md(cell_text(row["cells"][a])) for a in block["architectures"]]
+        lines.append(f"| {_md(row['rule'])} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def markdown_table(rows: list[dict[str, Any]], columns: tuple[Column, ...]) -> str:
@@ -271,6 +458,25 @@ def provenance(records: list[dict[str, Any]]) -> str:
     )
 
 
+TRACK_TITLES = {"default": "defaults track", "tuned": "tuned track"}
+
+
+def _matrix_section(frame: pd.DataFrame, heading: str) -> list[str]:
+    out = []
+    for block in headline(frame):
+        out += [
+            f"{heading} Which rules suit which architectures: test accuracy (%) — task {_md(block['task'])}, "
+            f"profile {_md(block['profile'])}, {TRACK_TITLES.get(block['track'], block['track'])}",
+            "",
+            "Mean over seeds with its 95% bootstrap interval; an empty cell is a pairing that is unsupported "
+            "or did not finish (the tables below say why).",
+            "",
+            markdown_matrix(block),
+            "",
+        ]
+    return out
+
+
 def render_markdown(frame: pd.DataFrame, records: list[dict[str, Any]], results_label: str) -> str:
     """The full ``LEADERBOARD.md`` text."""
     out = [
@@ -284,13 +490,14 @@ def render_markdown(frame: pd.DataFrame, records: list[dict[str, Any]], results_
     ]
     if frame.empty:
         out += ["No records yet.", ""]
-    for (task, profile, arch), rows in _groups(frame):
-        out += [f"## {_md(arch)} — task {_md(task)}, profile {_md(profile)}", ""]
+    out += _matrix_section(frame, "##")
+    for (task, profile, arch, track), rows in _groups(frame):
+        out += [f"## {_md(arch)} — task {_md(task)}, profile {_md(profile)}, {TRACK_TITLES.get(track, track)}", ""]
         out += [markdown_table(rows, display_columns()), ""]
         notes = [r for r in rows if r["reason"]]
         if notes:
             out += ["Reasons:", ""]
-            out += [f"- **{_md(r['rule'])}**: {_md(r['reason'])}" for r in notes]
+            out += [f"- **{_md(rule_text(r))}**: {_md(r['reason'])}" for r in notes]
             out += [""]
     out += ["## Columns", ""]
     out += [f"- **{_md(c.header)}**: {_md(c.help)}." for c in display_columns()]
@@ -298,8 +505,9 @@ def render_markdown(frame: pd.DataFrame, records: list[dict[str, Any]], results_
         "",
         "Metrics are averaged over the seeds that finished `ok`; `—` marks a metric that is "
         "undefined for the pairing or was not measured (the record's `metric_reasons` says why). "
-        "Within each architecture the reference rule comes first, then the pairings whose every seed "
-        "finished `ok`, by mean test accuracy, then those with a diverged, failed or unsupported seed. "
+        "Within each architecture and track the reference rule comes first, then the pairings whose every "
+        "seed finished `ok`, by mean test accuracy, then those with a diverged, failed or unsupported seed. "
+        "A row is one configuration: the rule's name is followed by the options it sets beyond the defaults. "
         "Figures and representational geometry: [report/index.html](report/index.html).",
         "",
     ]
@@ -315,8 +523,9 @@ def render_readme_block(
     out = [README_START, "", f"Rendered from {provenance(records)} in [`{results_label}/`]({results_label}).", ""]
     if frame.empty:
         out += ["No records yet.", ""]
-    for (task, profile, arch), rows in _groups(frame):
-        out += [f"**{_md(arch)}** (task {_md(task)}, profile {_md(profile)})", ""]
+    out += _matrix_section(frame, "####")
+    for (task, profile, arch, track), rows in _groups(frame):
+        out += [f"**{_md(arch)}** (task {_md(task)}, profile {_md(profile)}, {TRACK_TITLES.get(track, track)})", ""]
         out += [markdown_table(rows, columns), ""]
     out += [
         f"All columns, reasons and plots: [{table_label}]({table_label}).",
@@ -327,15 +536,15 @@ def render_readme_block(
 
 
 def html_table(frame: pd.DataFrame) -> str:
-    """The leaderboard as HTML tables, one per architecture (Jinja2 template, every cell escaped)."""
+    """The leaderboard as HTML tables, one per architecture and track (Jinja2 template, every cell escaped)."""
     columns = display_columns()
     groups = [
         {
-            "task": task, "profile": profile, "architecture": arch,
+            "task": task, "profile": profile, "architecture": arch, "track": TRACK_TITLES.get(track, track),
             "rows": [{"reference": row["reference"], "cells": [c.render(row) for c in columns]} for row in rows],
-            "notes": [(r["rule"], r["reason"]) for r in rows if r["reason"]],
+            "notes": [(rule_text(r), r["reason"]) for r in rows if r["reason"]],
         }
-        for (task, profile, arch), rows in _groups(frame)
+        for (task, profile, arch, track), rows in _groups(frame)
     ]
     return templating.render("leaderboard_table.html.j2", groups=groups, columns=columns).strip()
 
@@ -401,8 +610,17 @@ def render(results_dir: Path, out_dir: Path, readme: Path | None = None) -> Rend
     return Rendered(files, block, frame, recs)
 
 
-def write(results_dir: Path, out_dir: Path, readme: Path | None, report: bool = True) -> list[str]:
-    """Write the tables, the README block (if ``readme`` exists) and the report; returns notes."""
+def site_board(rendered: Rendered, results_dir: Path, out_dir: Path) -> site_mod.Board:
+    """What the site shows of the rendered leaderboard (the site knows nothing else of it)."""
+    return site_mod.Board(
+        records=rendered.records, frame=rendered.frame, matrix=headline(rendered.frame), columns=display_columns(),
+        label=rule_text, provenance=provenance(rendered.records), track_titles=TRACK_TITLES,
+        results_dir=Path(results_dir), reproductions_dir=Path(out_dir) / REPRODUCTIONS_DIR, rank_key=RANK_COLUMN,
+    )
+
+
+def write(results_dir: Path, out_dir: Path, readme: Path | None, report: bool = True, site: bool = True) -> list[str]:
+    """Write the tables, the README block (if ``readme`` exists), the report and the site; returns notes."""
     rendered = render(results_dir, out_dir, readme)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -414,11 +632,16 @@ def write(results_dir: Path, out_dir: Path, readme: Path | None, report: bool = 
             readme.write_text(replace_readme_block(readme.read_text(encoding="utf-8"), rendered.readme_block), encoding="utf-8")
         else:
             notes.append(f"{readme} does not exist; README block not written")
+    repro = reproduction_table(out_dir)
+    if repro is not None:
+        (out_dir / reproductions.MARKDOWN_FILE).write_text(repro, encoding="utf-8")
     if report:
         notes += report_mod.build_report(
             rendered.records, out_dir / REPORT_DIR, table_html=html_table(rendered.frame),
             provenance=provenance(rendered.records),
         )
+    if site:
+        notes += site_mod.build_site(site_board(rendered, results_dir, out_dir), out_dir / SITE_DIR)
     return notes
 
 
@@ -436,6 +659,8 @@ def check(results_dir: Path, out_dir: Path, readme: Path | None) -> list[str]:
     Checked exactly: the three tables, the README block (when the README exists)
     and the leaderboard table inside ``report/index.html``. The PNG figures are
     only checked to exist: their bytes depend on the font and image libraries.
+    The site (``site/``) is re-rendered and compared file by file
+    (:func:`biobench.results.site.check_site`).
     """
     rendered = render(results_dir, out_dir, readme)
     out_dir = Path(out_dir)
@@ -456,7 +681,23 @@ def check(results_dir: Path, out_dir: Path, readme: Path | None) -> list[str]:
             if expected != current:
                 problems.append(f"{readme}: the leaderboard block is stale:\n" + _diff(str(readme), expected, current))
     problems += report_mod.check_report(out_dir / REPORT_DIR, html_table(rendered.frame))
+    problems += site_mod.check_site(site_board(rendered, results_dir, out_dir), out_dir / SITE_DIR)
+    repro = reproduction_table(out_dir)
+    path = out_dir / reproductions.MARKDOWN_FILE
+    if repro is not None and (not path.exists() or path.read_text(encoding="utf-8") != repro):
+        problems.append(f"{path} differs from what the reproduction records render to; run `biobench reproduce --render`")
     return problems
+
+
+REPRODUCTIONS_DIR = "reproductions"
+
+
+def reproduction_table(out_dir: Path) -> str | None:
+    """``REPRODUCTIONS.md`` rendered from ``out_dir/reproductions/`` (None when there is no such folder)."""
+    folder = Path(out_dir) / REPRODUCTIONS_DIR
+    if not folder.is_dir():
+        return None
+    return reproductions.render_markdown(records_mod.read_records(folder, warn=lambda m: None), REPRODUCTIONS_DIR)
 
 
 # ---------------------------------------------------------------------------

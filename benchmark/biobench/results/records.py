@@ -97,7 +97,7 @@ SCHEMA: dict[str, Any] = {
         "track": {"enum": list(TRACKS)},
         "overrides": {"type": "object", "additionalProperties": {"type": "object"}},
         "data": {"type": "object"},
-        "tuning": {"type": "object"},
+        "provenance": {"type": "object"},
         "migrated_from": {"type": "integer"},
     },
     "allOf": [
@@ -266,6 +266,7 @@ def rule_flags(rule_cls: type | None) -> dict[str, Any]:
         "weight_transport": getattr(rule_cls, "weight_transport", None),
         "global_error": getattr(rule_cls, "global_error", None),
         "is_reference": getattr(rule_cls, "is_reference", False),
+        "family": getattr(rule_cls, "family", None),
         "requires": sorted(getattr(rule_cls, "requires", ())),
     }
 

@@ -30,7 +30,13 @@ from typing import Any
 import numpy as np
 
 from biobench.metrics import catalog
-from biobench.metrics.base import CurveFigure, HistoryFigure, LayerBarsFigure, SweepFigure
+from biobench.metrics.base import (
+    CurveFigure,
+    HistoryFigure,
+    LayerBarsFigure,
+    ScatterFigure,
+    SweepFigure,
+)
 from biobench.results import geometry as rsa
 from biobench.results import templating
 
@@ -64,6 +70,7 @@ SECTIONS = (
     ("gradients", "Gradient bias and signal-to-noise ratio"),
     ("alignment", "Alignment over training"),
     ("robustness", "FGSM robustness"),
+    ("cost", "Accuracy against cost"),
     ("rdm", "Representational dissimilarity matrices"),
     ("projection", "Representational geometry: similarity and projection"),
 )
@@ -108,8 +115,10 @@ def history_series(record: dict[str, Any], key: str) -> tuple[list[float], list[
     return [e for e, _ in pairs], [v for _, v in pairs]
 
 
-def per_layer(value: Any) -> dict[str, float]:
-    """``{layer: number}`` from a metric of the form ``{"overall": x, "per_layer": {...}}``."""
+def per_layer(value: Any, path: tuple[str, ...] = ()) -> dict[str, float]:
+    """``{layer: number}`` from a metric of the form ``{"per_layer": {...}, ...}``, after descending ``path``."""
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
     if not isinstance(value, dict) or not isinstance(value.get("per_layer"), dict):
         return {}
     return {k: v for k, v in ((k, _finite(v)) for k, v in value["per_layer"].items()) if v is not None}
@@ -251,7 +260,7 @@ def draw_layer_bars(spec: LayerBarsFigure, groups: dict[Group, dict[str, list[di
     """Per-layer bars of one metric per rule, with an optional reference line per layer."""
     for group, rules in groups.items():
         order = rule_order(rules)
-        values = {rule: _seed_mean([per_layer(r["metrics"].get(spec.key)) for r in rules[rule]]) for rule in order}
+        values = {rule: _seed_mean([per_layer(r["metrics"].get(spec.key), spec.path) for r in rules[rule]]) for rule in order}
         values = {k: v for k, v in values.items() if v}
         if not values:
             report.notes.append(f"{spec.title.lower()} of {_group_title(group)}: no record has per-layer `{spec.key}`")
@@ -266,11 +275,12 @@ def draw_layer_bars(spec: LayerBarsFigure, groups: dict[Group, dict[str, list[di
                 if layer in ref:
                     ax.hlines(ref[layer], i - 0.45, i + 0.45, colors="black", linestyles="--",
                               label="backprop (same weights)" if i == 0 else None)
-        ax.axhline(0, color="grey", lw=0.5)
+        ax.axhline(0 if spec.reference_line is None else spec.reference_line, color="grey", lw=0.8,
+                   ls="-" if spec.reference_line is None else ":")
         ax.set(ylabel=spec.ylabel, title=spec.title)
         if spec.ylim:
             ax.set_ylim(*spec.ylim)
-        if spec.log_scale and any(v > 0 for d in values.values() for v in d.values()):
+        if spec.log_scale and all(v > 0 for d in values.values() for v in d.values()):
             ax.set_yscale("log")
         ax.legend(fontsize=7)
         name = f"{spec.stem}_{_slug(*group)}.png"
@@ -327,12 +337,55 @@ def draw_sweep(spec: SweepFigure, groups: dict[Group, dict[str, list[dict[str, A
         report.figures.append(Figure(name, spec.section, f"{spec.title} — {_group_title(group)}", spec.caption))
 
 
+def _seed_mean_of(records: list[dict[str, Any]], read: Any) -> float | None:
+    values = [v for v in (_finite(read(r["metrics"])) for r in records) if v is not None]
+    return float(np.mean(values)) if values else None
+
+
+def draw_scatter(spec: ScatterFigure, groups: dict[Group, dict[str, list[dict[str, Any]]]], palette: Palette, folder: Path, report: Report) -> None:
+    """One point per pairing against each panel's x, every architecture of a task and profile together."""
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import NullFormatter
+
+    by_task: dict[tuple[str, str], list[tuple[str, str, list[dict[str, Any]]]]] = {}
+    for (task, profile, arch), rules in groups.items():
+        by_task.setdefault((task, profile), []).extend((arch, rule, recs) for rule, recs in rules.items())
+    for (task, profile), pairings in sorted(by_task.items()):
+        fig = _new_figure(4.2 * len(spec.panels) + 1.6, 3.8)
+        axes = np.atleast_1d(fig.subplots(1, len(spec.panels), sharey=True))
+        drawn = 0
+        for ax, (read_x, xlabel, log) in zip(axes, spec.panels, strict=True):
+            for arch, rule, recs in pairings:
+                x, y = _seed_mean_of(recs, read_x), _seed_mean_of(recs, spec.y)
+                if x is None or y is None or (log and x <= 0):
+                    continue
+                ax.scatter([x], [y], color=palette.colour(rule), marker=palette.marker(arch), s=40,
+                           edgecolors="black", linewidths=0.4)
+                drawn += 1
+            if log and ax.collections:
+                ax.set_xscale("log")
+                ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels of a short decade overlap
+            ax.set(xlabel=xlabel)
+        if not drawn:
+            report.notes.append(f"{spec.title.lower()} of task {task} (profile {profile}): no ok record has the values")
+            continue
+        axes[0].set(ylabel=spec.ylabel)
+        handles = [Line2D([], [], color=palette.colour(r), marker="o", ls="", label=r) for r in sorted({p[1] for p in pairings})]
+        handles += [Line2D([], [], color="grey", marker=palette.marker(a), ls="", label=a) for a in sorted({p[0] for p in pairings})]
+        axes[-1].legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+        fig.suptitle(f"{spec.title} — task {task}, profile {profile}")
+        name = f"{spec.stem}_{_slug(task, profile)}.png"
+        _save(fig, folder, name)
+        report.figures.append(Figure(name, spec.section, f"{spec.title} — task {task}, profile {profile}", spec.caption))
+
+
 #: The drawer of every kind of figure a metric can declare.
 DRAWERS = {
     HistoryFigure: draw_history,
     LayerBarsFigure: draw_layer_bars,
     CurveFigure: draw_curve,
     SweepFigure: draw_sweep,
+    ScatterFigure: draw_scatter,
 }
 
 

@@ -57,6 +57,7 @@ class PairingModule(pl.LightningModule):
         eval_sets: dict[str, tuple[Tensor, Tensor]],
         config: dict[str, Any],
         optimizer: OptimizerSettings | None = None,
+        evaluate_test: bool = True,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -66,6 +67,7 @@ class PairingModule(pl.LightningModule):
         self.task = task
         self.eval_sets = eval_sets
         self.optimizer_settings = optimizer or OptimizerSettings.resolve(rule.optimizer)
+        self.evaluate_test = evaluate_test
         self.save_hyperparameters(config, ignore=["network", "rule", "task", "eval_sets"])
         self.history: dict[str, list[float]] = {
             "epoch": [], "train_loss": [], "train_acc": [], "val_acc": [], "test_acc": [],
@@ -142,7 +144,7 @@ class PairingModule(pl.LightningModule):
         was_training = self.net.training
         self.net.eval()
         val_loss, val_acc = self.evaluate(*self.eval_sets["val"])
-        _, test_acc = self.evaluate(*self.eval_sets["test"])
+        _, test_acc = self.evaluate(*self.eval_sets["test"]) if self.evaluate_test else (None, None)
         self.net.train(was_training)
         if val_loss is not None and not math.isfinite(val_loss):
             raise Diverged(self.current_epoch, self.global_step, "validation loss")

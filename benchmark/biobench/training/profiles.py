@@ -21,6 +21,8 @@ class Profile:
     sums depend on it, so it is part of a run's configuration. ``validation`` False
     trains on the validation split too (e.g. all 60,000 MNIST training images, as
     papers do); validation metrics are then null and model selection is impossible.
+    ``evaluate_test`` False keeps the test split untouched (tuning trials): test
+    accuracy is then null.
     """
 
     name: str
@@ -32,6 +34,7 @@ class Profile:
     description: str
     threads: int = 1
     validation: bool = True
+    evaluate_test: bool = True
 
     def with_overrides(self, overrides: dict[str, Any]) -> Profile:
         """A copy with some fields replaced; unknown keys are an error."""
@@ -47,7 +50,9 @@ class Profile:
         return asdict(self)
 
 
-RUN_KEYS = ("epochs", "batch_size", "train_subset", "val_subset", "test_subset", "threads", "validation")
+RUN_KEYS = (
+    "epochs", "batch_size", "train_subset", "val_subset", "test_subset", "threads", "validation", "evaluate_test",
+)
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", 1, 100, 2000, 500, 1000, "seconds per pairing, for tests"),
@@ -57,9 +62,9 @@ PROFILES: dict[str, Profile] = {
 
 
 def _check_run_value(key: str, value: Any) -> None:
-    if key == "validation":
+    if key in ("validation", "evaluate_test"):
         if not isinstance(value, bool):
-            raise ValueError(f"run option validation={value!r} must be true or false")
+            raise ValueError(f"run option {key}={value!r} must be true or false")
         return
     if value is None and key.endswith("_subset"):
         return

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from biobench.metrics import catalog
-from biobench.metrics.measurement import RunState
+from biobench.metrics.measurement import RunState, StopRun
 from biobench.metrics.training import LearningCurvesMeasurement
 from biobench.plugin_api.hyperparameters import check_options
 from biobench.plugin_api.interfaces import Architecture, LearningRule, Task, TaskData
@@ -53,7 +53,8 @@ class RunSpec:
     :data:`biobench.training.profiles.RUN_KEYS`), ``optimizer_options`` the optimiser
     (keys of :data:`biobench.plugin_api.optimization.OPTIMIZER_OPTIONS`). ``track``
     names the leaderboard track (``default``, or ``tuned`` for a configuration chosen
-    by ``biobench tune``, whose provenance is the JSON text ``tuning``).
+    by ``biobench tune``); ``provenance`` is JSON text saying where the run comes from
+    (a tuning trial, the tuned choice of a study, a published setup), stored in the record.
     """
 
     task: str
@@ -69,7 +70,7 @@ class RunSpec:
     run_options: tuple[tuple[str, Any], ...] = ()
     task_options: tuple[tuple[str, Any], ...] = ()
     track: str = "default"
-    tuning: str = ""
+    provenance: str = ""
 
     @property
     def label(self) -> str:
@@ -193,6 +194,7 @@ def resolve(spec: RunSpec, registry: Registry) -> Resolved:
     arch_options = dict(arch_cls.profile_overrides.get(spec.profile, {}))
     arch_options.update(dict(spec.architecture_options))
     architecture: Architecture = arch_cls(**arch_options)
+    architecture.input_steps = task.input_steps  # how the task's flattened input divides into time bins
     rule_options = dict(spec.rule_options)
     misplaced = sorted(set(rule_options) & set(OPTIMIZER_OPTIONS) - set(rule_cls.defaults))
     if misplaced:
@@ -229,8 +231,8 @@ def new_record(resolved: Resolved) -> dict[str, Any]:
     )
     record["overrides"] = spec.overrides()
     record["track"] = spec.track
-    if spec.tuning:
-        record["tuning"] = json.loads(spec.tuning)
+    if spec.provenance:
+        record["provenance"] = json.loads(spec.provenance)
     return record
 
 
@@ -303,7 +305,9 @@ def execute(spec: RunSpec, ctx: RunContext) -> dict[str, Any]:
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # recorded, never hidden; the grid goes on
-            if isinstance(exc, Diverged):
+            if isinstance(exc, StopRun):
+                record.update(status=exc.status, reason=exc.reason)
+            elif isinstance(exc, Diverged):
                 record.update(status="diverged", reason=str(exc))
                 record["metrics"]["diverged_epoch"] = exc.epoch + 1
             else:
@@ -353,11 +357,15 @@ def _train(resolved: Resolved, ctx: RunContext, record: dict[str, Any]) -> None:
         eval_sets={"val": (data.val_x, data.val_y), "test": (data.test_x, data.test_y)},
         config=config,
         optimizer=resolved.optimizer,
+        evaluate_test=profile.evaluate_test,
     )
     train_batches = TensorBatches(data.train_x, data.train_y, profile.batch_size, shuffle=True, seed=spec.seed)
     steps_per_epoch = len(train_batches)
     train_blocks = BatchBlocks(train_batches, MINIBATCHES_PER_STEP)
-    run_state = RunState(seed=spec.seed, network=network, rule=rule, task=task, data=data, profile=profile)
+    run_state = RunState(
+        seed=spec.seed, network=network, rule=rule, task=task, data=data, profile=profile,
+        history=module.history, provenance=json.loads(spec.provenance) if spec.provenance else {},
+    )
     curves = LearningCurvesMeasurement(module.history, network.parameter_count())
     measured = [m for m in (factory(run_state) for factory in ctx.measurement_factories) if m is not None]
     measuring = MeasurementCallback([curves, *measured])
@@ -422,7 +430,7 @@ def _progress_callback(progress: Progress, every: int) -> Any:
         def _report_val_acc(self, pl_module):
             # the module evaluates in its own on_train_epoch_end, which runs after the callbacks'
             h = pl_module.history
-            if h["val_acc"]:
+            if h["val_acc"] and h["val_acc"][-1] is not None:
                 progress.advance(0, f"epoch {h['epoch'][-1]} val acc {h['val_acc'][-1]:.3f}")
 
         def on_train_epoch_start(self, trainer, pl_module):
