@@ -5,7 +5,6 @@ Rules never import each other: what several rules need lives here.
 
 from biobench.rulekit.associative import balanced_signs, gupta_stdp_change
 from biobench.rulekit.competitive import CompetitiveHebbianRule
-from biobench.rulekit.feedback import FeedbackPathwayRule, uniform_feedback
 from biobench.rulekit.feedback import (
     FEEDBACK_INITS,
     FeedbackPathwayRule,
