@@ -408,7 +408,8 @@ def cmd_reproduce(args: argparse.Namespace, console: Console) -> int:
     reg = _load(args)
     _report_plugin_errors(reg, console)
     declared = setups.published_setups(reg)
-    out, markdown = Path(args.out), Path(args.markdown)
+    out = Path(args.out)
+    markdown = Path(args.markdown) if args.markdown else out.parent / "REPRODUCTIONS.md"
     if args.list:
         table = Table(title="Published setups", title_justify="left")
         for col in ("id", "pairing", "source", "published values", "seeds", "short epochs"):
@@ -612,7 +613,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "full: the whole setup")
     rp.add_argument("--seeds", type=int, metavar="N", help="seeds per setup (default: the setup's, at least 3)")
     rp.add_argument("--out", default="leaderboard/reproductions", help="reproduction records (default: leaderboard/reproductions)")
-    rp.add_argument("--markdown", default="leaderboard/REPRODUCTIONS.md", help="where the table is written")
+    rp.add_argument("--markdown", default=None,
+                    help="where the table is written (default: REPRODUCTIONS.md beside the --out folder)")
     rp.add_argument("--render", action="store_true", help="only render the table from the records in --out")
     rp.add_argument("--compare", metavar="FRESH_DIR",
                     help="fail (exit 1) when a value that agrees in --out no longer agrees in FRESH_DIR's records")

@@ -15,36 +15,11 @@ from biobench import (
     LearningRule,
     LogUniform,
     Network,
-    PaperSetup,
     PlasticLayer,
-    PublishedValue,
     derived_generator,
     hookimpl,
     uniform_feedback,
 )
-
-AKROUT_2019 = (
-    "Akrout, Wilson, Humphreys, Lillicrap & Tweed (2019), Deep learning without weight "
-    "transport, NeurIPS 32, pp. 976-984"
-)
-#: The authors' public reimplementation, and the commit whose code and logs were read.
-AKROUT_REPOSITORY = "github.com/makrout/Deep-Learning-without-Weight-Transport @ 688f47a"
-
-
-def _akrout_mnist_values() -> tuple[PublishedValue, ...]:
-    """Test accuracies of ``experiments/mnist/wm-V0/results.json`` (per epoch, as fractions)."""
-    accuracy = {1: 78.48, 3: 86.54, 5: 88.48, 10: 90.49, 20: 92.62, 50: 96.51, 100: 97.97, 200: 98.38, 400: 98.49}
-    values = []
-    for epoch, percent in accuracy.items():
-        # Early epochs depend on how fast B aligns from its random start (61 degrees after epoch 1
-        # in the log), which the differences listed in the notes change; later ones less so.
-        tolerance = 0.03 if epoch <= 10 else 0.01
-        values.append(PublishedValue(
-            "test_acc", percent / 100, tolerance,
-            f"test accuracy after epoch {epoch} of the authors' single run (seed 1111), "
-            "experiments/mnist/wm-V0/results.json", epoch=epoch,
-        ))
-    return tuple(values)
 
 
 class WeightMirror(FeedbackPathwayRule):
@@ -100,7 +75,10 @@ class WeightMirror(FeedbackPathwayRule):
 
     name = "weight_mirror"
     description = "Weight mirror: feedback weights learned Hebbianly from noise in a separate mirror mode"
-    citation = AKROUT_2019
+    citation = (
+        "Akrout, Wilson, Humphreys, Lillicrap & Tweed (2019), Deep learning without weight "
+        "transport, NeurIPS 32, pp. 976-984"
+    )
     family = "feedback alignment"
     requires = frozenset({"differentiable", "feedback", "dense"})
     weight_transport = False
@@ -153,55 +131,8 @@ class WeightMirror(FeedbackPathwayRule):
             minimum=0,
         ),
     }
-    published_setups = (
-        PaperSetup(
-            id="akrout2019_wm_mnist_repository",
-            citation=AKROUT_2019,
-            source=(
-                f"{AKROUT_REPOSITORY}: run.sh (wm), experiments/mnist/wm-V0/experiment_config.txt, "
-                "log.txt and results.json (per-epoch test accuracy); code fcnn/FCNN_WM.py, "
-                "FCNN_FA.py, FCNN_BP.py; no MNIST number is in the paper (its experiments are on ImageNet)"
-            ),
-            task="mnist",
-            architecture="mlp",
-            rule="weight_mirror",
-            published=_akrout_mnist_values(),
-            run={"epochs": 400, "batch_size": 128, "validation": False},
-            optimizer={"name": "sgd", "lr": 0.05, "momentum": 0.0},
-            task_options={"loss": "bce"},
-            architecture_options={"hidden": [500], "activation": "sigmoid"},
-            rule_options={
-                "mirror_noise": "uniform",
-                "mirror_sigma": 0.1 / math.sqrt(12.0),
-                "mirror_response": "sigmoid",
-                "mirror_lr": 0.01 * 128,
-                "mirror_decay": 0.0,
-                "mirror_batch": 128,
-                "mirror_warmup_steps": 468,
-            },
-            profile="full",
-            short_epochs=20,
-            notes=(
-                "784-500-10 with sigmoid hidden and output units and sigmoid cross-entropy summed "
-                "over the 10 outputs, averaged over the batch (the task's loss=bce), plain SGD with "
-                "lr 0.05 on batches of 128, 400 epochs, 60,000 training images (validation off), "
-                "one seed (numpy seed 1111; a reproduction runs three). Known differences between the authors' code and this "
-                "setup: (1) their batches are taken in the fixed file order, never shuffled, and the "
-                "last 96 images of every epoch are dropped (468 batches); biobench reshuffles every "
-                "epoch and keeps the last partial batch; (2) their bias step is lr/B times the "
-                "batch-mean bias gradient, i.e. biases learn 128 times slower than the weights; "
-                "here biases get the same step as weights; (3) their 'prevent feedback weights "
-                "growing too large' block in mirror() rebinds a loop variable and changes nothing, "
-                "so B has no decay and grows in norm while its direction aligns (mirror_decay=0 "
-                "reproduces that); (4) their weights, biases and B are drawn from N(0, 1/(fan_in + "
-                "fan_out)); here the MLP's PyTorch initialisation U(+-1/sqrt(fan_in)) and B from "
-                "U(+-1/sqrt(fan_in)); (5) they also mirror the first layer's B, which is never used. "
-                "The same log reports the angle between W2^T and B2 (18.7 degrees after epoch 20, "
-                "9.3 after 100, 3.8 after 400), comparable to the harness's feedback angle of "
-                "layer fc2 (feedback_angle_curve)."
-            ),
-        ),
-    )
+    # Its published setup (Akrout et al.'s code and logs) is declared with the other rules' of the
+    # same source by the MNIST task (biobench_plugins/tasks/mnist_setups.py).
 
     def bind(self, network: Network, generator: torch.Generator) -> None:
         """Draw the initial feedback matrices and the mirror-noise generator, then run the warm-up mirror steps."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from biobench import MNIST, FixedSplitTask, hookimpl, split_options
+from biobench_plugins.tasks.mnist_setups import MNIST_SETUPS
 
 
 class Mnist(FixedSplitTask):
@@ -15,6 +16,8 @@ class Mnist(FixedSplitTask):
         "softmax cross-entropy, the usual MNIST loss; bce and mse (sigmoid outputs) "
         "are the losses of Lillicrap et al. 2016 and Nøkland 2016"
     )
+    #: Published setups that compare several rules on one network (see ``mnist_setups``).
+    published_setups = MNIST_SETUPS
 
 
 @hookimpl
