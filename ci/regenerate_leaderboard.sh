@@ -15,14 +15,21 @@
 #   4. Renders the fresh records (tables and HTML report) into the fresh folder.
 #
 # refresh (run by the scheduled GitHub workflow):
-#   runs `biobench run --all --profile ci --seeds $SEEDS` (default "0 1 2") into a fresh
-#   folder, replaces the records in leaderboard/results with them, renders everything
-#   with `biobench leaderboard` and checks the result with `--check`.
+#   1. the defaults track: `biobench run --all --profile ci --seeds $SEEDS` (default
+#      "0 1 2 3 4") into a fresh folder;
+#   2. the tuned track: `biobench tune $TUNE --seeds $SEEDS` (default "--arch mlp
+#      --profile ci --trials 8 --jobs 2": every rule the MLP supports, 8 trials each,
+#      chosen on validation, the best options re-run on the seeds);
+#   3. replaces the records in leaderboard/results (and the trial records in
+#      leaderboard/results/tuning) with them, renders everything with `biobench
+#      leaderboard` and checks the result with `--check`.
 #
 # Environment:
 #   BIOBENCH         the biobench command (default `biobench`)
 #   BIOBENCH_DATA    MNIST root (default ../shared/datasets beside the repository, if it exists)
-#   SEEDS            seeds of `refresh` (default "0 1 2")
+#   SEEDS            seeds of `refresh` (default "0 1 2 3 4")
+#   TUNE             what `refresh` tunes (default "--arch mlp --profile ci --trials 8 --jobs 2";
+#                    "none": keep no tuned track)
 #   FRESH_DIR        where fresh records go (default a new temporary folder)
 #   GRID             the pairings and profile to run (default "--all --profile ci --jobs 2":
 #                    two 1-thread workers, as the committed records were made; the
@@ -74,12 +81,31 @@ case "$mode" in
     "$biobench" leaderboard --results "$fresh" --out "$fresh/rendered" --no-readme
     ;;
   refresh)
-    read -r -a seeds <<< "${SEEDS:-0 1 2}"
+    read -r -a seeds <<< "${SEEDS:-0 1 2 3 4}"
+    tune_spec=${TUNE:---arch mlp --profile ci --trials 8 --jobs 2}
     echo "== fresh run of the grid (${grid[*]}), seeds ${seeds[*]}, into $fresh"
     run_grid "${seeds[@]}"
+    if [ "$tune_spec" != none ]; then
+      read -r -a tune <<< "$tune_spec"
+      echo "== tuned track: biobench tune ${tune[*]} --seeds ${seeds[*]}, into $fresh/tuned"
+      rc=0
+      "$biobench" tune "${tune[@]}" --seeds "${seeds[@]}" --out "$fresh/tuned" || rc=$?
+      if [ "$rc" -gt 1 ]; then
+        echo "biobench tune stopped with exit status $rc" >&2
+        exit "$rc"
+      fi
+    fi
     mkdir -p "$results"
     find "$results" -maxdepth 1 -name '*.json' -delete
+    rm -rf "$results/tuning"
     cp "$fresh"/*.json "$results"/
+    if [ -d "$fresh/tuned" ]; then
+      cp "$fresh/tuned"/*.json "$results"/
+      mkdir -p "$results/tuning"
+      # the trial records, one folder per study (not the studies' database or training logs)
+      target=$(cd "$results/tuning" && pwd)
+      (cd "$fresh/tuned/tuning" && find . -mindepth 2 -maxdepth 2 -name '*.json' -exec cp --parents {} "$target/" \;)
+    fi
     echo "== rendering $board/"
     "$biobench" leaderboard --results "$results" --out "$board" "${readme_args[@]}"
     "$biobench" leaderboard --results "$results" --out "$board" "${readme_args[@]}" --check

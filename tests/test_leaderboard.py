@@ -250,6 +250,17 @@ def test_compare_reports_every_kind_of_disagreement():
     assert "mnist__mlp__gone__ci__seed0__0000abcd: committed but not produced" in text
 
 
+def test_compare_of_a_fresh_defaults_grid_leaves_the_tuned_track_alone():
+    tuned = make_record("mlp", "fa", 0, acc=0.95)
+    tuned["track"] = "tuned"
+    tuned["run_id"] = records.run_id("mnist__mlp__fa__ci__seed0", "1111beef")
+    committed = [make_record("mlp", "fa", 0, acc=0.9), tuned]
+    assert lb.compare_records([make_record("mlp", "fa", 0, acc=0.9)], committed) == []
+    fresh_tuned = dict(tuned, run_id=records.run_id("mnist__mlp__fa__ci__seed0", "2222beef"))
+    problems = lb.compare_records([fresh_tuned], committed)
+    assert len(problems) == 2 and "1111beef: committed but not produced" in problems[1]
+
+
 def test_compare_flags_a_metric_present_on_one_side_only():
     committed = [make_record("mlp", "fa", 0, gradient_bias={"hidden": 0.5, "per_layer": {}})]
     fresh = [make_record("mlp", "fa", 0)]
@@ -334,6 +345,7 @@ def test_regeneration_script_refreshes_then_verifies(tmp_path, data_dir):
         BIOBENCH_DATA=data_dir,
         GRID="--arch mlp --rule backprop --profile smoke --epochs 1",
         SEEDS="0",
+        TUNE="--arch mlp --rule feedback_alignment --profile smoke --epochs-per-trial 1 --trials 2",
         LEADERBOARD_DIR=str(tmp_path / "board"),
         README_FILE="none",
     )
@@ -344,8 +356,12 @@ def test_regeneration_script_refreshes_then_verifies(tmp_path, data_dir):
 
     refreshed = run("refresh", "fresh-refresh")
     assert refreshed.returncode == 0, refreshed.stdout[-3000:] + refreshed.stderr[-3000:]
-    (stored,) = (tmp_path / "board" / "results").glob("*.json")
-    assert re.fullmatch(r"mnist__mlp__backprop__smoke__seed0__[0-9a-f]{8}\.json", stored.name)
+    stored = sorted(p.name for p in (tmp_path / "board" / "results").glob("*.json"))
+    assert len(stored) == 2, stored
+    assert re.fullmatch(r"mnist__mlp__backprop__smoke__seed0__[0-9a-f]{8}\.json", stored[0])
+    tuned = records.read_record(tmp_path / "board" / "results" / stored[1])
+    assert (tuned["rule"], tuned["track"], tuned["seed"]) == ("feedback_alignment", "tuned", 0)
+    assert len(list((tmp_path / "board" / "results" / "tuning").glob("*/*.json"))) == 2  # the trials
     assert (tmp_path / "board" / "LEADERBOARD.md").exists()
     verified = run("verify", "fresh-verify")
     assert verified.returncode == 0, verified.stdout[-3000:] + verified.stderr[-3000:]

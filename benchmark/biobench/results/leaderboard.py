@@ -712,13 +712,15 @@ def compare_records(fresh: list[dict[str, Any]], committed: list[dict[str, Any]]
     (``Column.tolerance``, absolute, and ``Column.relative_tolerance``; set from the
     spread over seeds, see the README). A metric present on one side only is a
     disagreement too. Committed pairings missing from the fresh run (for the
-    fresh seeds) are reported, so a removed plugin cannot leave stale rows.
+    fresh seeds, profiles and tracks: a fresh defaults grid says nothing about the
+    tuned track) are reported, so a removed plugin cannot leave stale rows.
     """
     problems: list[str] = []
     by_id = {r["run_id"]: r for r in committed}
     fresh_ids = {r["run_id"] for r in fresh}
     seeds = {r["seed"] for r in fresh}
     profiles = {r["profile"] for r in fresh}
+    tracks = {r.get("track", "default") for r in fresh}
     for r in fresh:
         old = by_id.get(r["run_id"])
         if old is None:
@@ -753,6 +755,7 @@ def compare_records(fresh: list[dict[str, Any]], committed: list[dict[str, Any]]
                     f"relative diff {diff / abs(old_value):.3f} > {column.relative_tolerance}"
                 )
     for old in committed:
-        if old["seed"] in seeds and old["profile"] in profiles and old["run_id"] not in fresh_ids:
+        stale = old["seed"] in seeds and old["profile"] in profiles and old.get("track", "default") in tracks
+        if stale and old["run_id"] not in fresh_ids:
             problems.append(f"{old['run_id']}: committed but not produced by the fresh run (stale record)")
     return problems
