@@ -52,6 +52,7 @@ from biobench.plugin_api import (
     accumulate_grad,
     build_optimizer,
     hookimpl,
+    on_accelerator,
     reroute_input_gradient,
 )
 from biobench.rulekit import (
@@ -116,6 +117,7 @@ __all__ = [
     "hookimpl",
     "load_mnist_arrays",
     "load_mnist_tensors",
+    "on_accelerator",
     "per_example_losses",
     "read_idx",
     "reroute_input_gradient",
