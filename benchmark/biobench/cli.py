@@ -473,6 +473,7 @@ def cmd_reproduce(args: argparse.Namespace, console: Console) -> int:
         console.print(f"{len(problems)} reproduction(s) that agreed no longer agree")
         return EXIT_FAILED_RUNS if problems else EXIT_OK
     if not args.render:
+        execution = execution_options(args)  # an impossible device request fails before anything else
         known = {d.setup.id: d for d in declared}
         chosen = list(known) if args.all else list(args.setups or [])
         if not chosen:
@@ -480,7 +481,6 @@ def cmd_reproduce(args: argparse.Namespace, console: Console) -> int:
         unknown = [c for c in chosen if c not in known]
         if unknown:
             raise registry_mod.UnknownNameError("published setup", unknown[0], known)
-        execution = execution_options(args)
         specs = [
             replace(spec, run_options=tuple(sorted({**dict(spec.run_options), **execution}.items())))
             for c in chosen for spec in setups.setup_specs(known[c], args.budget, args.seeds)

@@ -150,10 +150,12 @@ def device_uniform(values: Tensor, num_steps: int, seed: int) -> Tensor:
     content = hash32(flat ^ hash32(position & _LOW32)).sum() & _LOW32
     seed_bits = hash32(torch.tensor(seed & _LOW32, device=values.device)) ^ ((seed >> 32) & _LOW32)
     key = hash32(content ^ hash32(seed_bits & _LOW32))
-    index = torch.arange(num_steps * flat.numel(), device=values.device, dtype=torch.int64)
-    mixed = hash32(((hash32((index & _LOW32) ^ key)) + key) & _LOW32)
-    uniform = (mixed >> 8).to(torch.float32) * (1.0 / (1 << 24))
-    return uniform.reshape(num_steps, *values.shape)
+    steps = []
+    for t in range(num_steps):  # one step at a time: int64 temporaries of one step's size
+        index = position + t * flat.numel()
+        mixed = hash32(((hash32((index & _LOW32) ^ key)) + key) & _LOW32)
+        steps.append((mixed >> 8).to(torch.float32) * (1.0 / (1 << 24)))
+    return torch.stack(steps).reshape(num_steps, *values.shape)
 
 
 class LeakyLinear(PlasticLinear):
