@@ -165,4 +165,4 @@ def test_ci_profile_mlp_backprop_reaches_95_percent(tmp_path, data_dir):
     record = runner.execute(spec, ctx)
     assert record["status"] == "ok"
     assert record["metrics"]["test_acc"] >= 0.95
-    assert record["config"]["run"]["train_examples"] == 55000
+    assert record["data"]["train_examples"] == 55000

@@ -208,7 +208,7 @@ def test_capabilities_leave_out_rate_and_sal_needs_stepping(registry):
 
 def test_surrogate_is_named_in_the_config_and_unknown_names_fail():
     assert SpikingNetwork().config["surrogate"] == "fast_sigmoid"
-    with pytest.raises(ValueError, match="unknown surrogate"):
+    with pytest.raises(ValueError, match="surrogate=.nope. is not one of"):
         build(surrogate="nope")
 
 

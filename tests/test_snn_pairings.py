@@ -15,7 +15,7 @@ def test_ci_budget_of_the_snn_is_recorded_in_the_config(registry):
     (spec,) = runner.plan_grid(registry, ["mnist"], ["snn"], ["backprop"], [0], "ci")
     resolved = runner.resolve(spec, registry)
     architecture, profile, config = resolved.architecture, resolved.profile, resolved.config
-    assert (architecture.config["hidden"], architecture.config["num_steps"]) == (128, 10)
+    assert (architecture.config["hidden"], architecture.config["num_steps"]) == ([128], 10)
     assert (profile.epochs, profile.train_subset) == (1, 20000)
     assert config["run"]["train_subset"] == 20000
 

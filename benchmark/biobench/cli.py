@@ -503,7 +503,7 @@ def cmd_reproduce(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace, console: Console) -> int:
-    """Render (or with --check, verify) the leaderboard tables, README block and report."""
+    """Render (or with --check, verify) the leaderboard tables, README block, report and site."""
     from biobench.results import leaderboard, records
 
     results, out = Path(args.results), Path(args.out) if args.out else Path(args.results).parent
@@ -529,7 +529,7 @@ def cmd_leaderboard(args: argparse.Namespace, console: Console) -> int:
             return EXIT_FAILED_RUNS
         console.print("leaderboard up to date")
         return EXIT_OK
-    notes = leaderboard.write(results, out, readme, report=not args.no_report)
+    notes = leaderboard.write(results, out, readme, report=not args.no_report, site=not args.no_site)
     for note in notes:
         console.print(f"[yellow]note:[/] {escape(note)}")
     console.print(f"leaderboard written to {escape(str(out))}/")
@@ -674,12 +674,13 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--embed-images", action="store_true", help="put the figures inside index.html (base64)")
     rep.set_defaults(func=cmd_report)
 
-    lb = sub.add_parser("leaderboard", help="render the leaderboard tables, README block and report")
+    lb = sub.add_parser("leaderboard", help="render the leaderboard tables, README block, report and site")
     lb.add_argument("--results", default="leaderboard/results", help="records folder (default: leaderboard/results)")
     lb.add_argument("--out", default=None, help="output folder (default: the parent of --results)")
     lb.add_argument("--readme", default="README.md", help="README holding the generated block (default: README.md)")
     lb.add_argument("--no-readme", action="store_true", help="leave the README alone")
-    lb.add_argument("--no-report", action="store_true", help="write the tables only, not the HTML report")
+    lb.add_argument("--no-report", action="store_true", help="do not write the HTML report (report/)")
+    lb.add_argument("--no-site", action="store_true", help="do not write the static site (site/)")
     lb.add_argument("--check", action="store_true", help="fail (exit 1) when the committed outputs are stale")
     lb.add_argument("--compare", metavar="FRESH_DIR",
                     help="compare the records in FRESH_DIR with --results within the documented tolerances")

@@ -35,6 +35,12 @@ from biobench.plugin_api.optimization import (
     build_optimizer,
     build_scheduler,
 )
+from biobench.plugin_api.outputs import (
+    STEP_REDUCTIONS,
+    StepOutputs,
+    step_outputs,
+    with_step_outputs,
+)
 from biobench.plugin_api.reproductions import PaperSetup, PublishedValue
 
 __all__ = [
@@ -42,6 +48,10 @@ __all__ = [
     "LOSSES",
     "OPTIMIZER_OPTIONS",
     "RULE_FAMILIES",
+    "STEP_REDUCTIONS",
+    "StepOutputs",
+    "step_outputs",
+    "with_step_outputs",
     "Choice",
     "IntRange",
     "LogUniform",

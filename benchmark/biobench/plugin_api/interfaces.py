@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from biobench.plugin_api.hyperparameters import Hyperparameter, check_options
 from biobench.plugin_api.layers import LayerSignals, PlasticLayer
 from biobench.plugin_api.optimization import OptimizerSettings, build_optimizer
+from biobench.plugin_api.outputs import step_outputs
 from biobench.plugin_api.reproductions import PaperSetup
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
@@ -310,7 +311,22 @@ class Task(_Plugin, abc.ABC):
         return None
 
     def loss(self, logits: Tensor, y: Tensor) -> Tensor:
-        """The task loss of ``logits`` (batch, output_size) for labels ``y``, averaged over the batch."""
+        """The task loss of ``logits`` (batch, output_size) for labels ``y``, averaged over the batch.
+
+        Logits that carry step outputs (:func:`biobench.with_step_outputs`) are scored at
+        every time step, and the step losses summed or averaged as they say.
+        """
+        steps = step_outputs(logits)
+        if steps is not None:
+            per_step = [self.output_loss(values, y) for values in steps.values]
+            total = per_step[0]
+            for value in per_step[1:]:
+                total = total + value
+            return total if steps.reduction == "sum" else total / len(per_step)
+        return self.output_loss(logits, y)
+
+    def output_loss(self, logits: Tensor, y: Tensor) -> Tensor:
+        """The task loss of one (batch, output_size) output, averaged over the batch (``config["loss"]``)."""
         kind = self.config.get("loss", "cross_entropy")
         F = torch.nn.functional
         if kind == "cross_entropy":

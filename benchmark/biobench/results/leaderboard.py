@@ -2,8 +2,9 @@
 
 ``biobench leaderboard`` reads every record in ``leaderboard/results/`` and writes
 ``LEADERBOARD.md``, ``leaderboard.csv``, ``leaderboard.json`` (pandas), the
-README block between :data:`README_START` and :data:`README_END`, and the HTML
-report (``report/``, :mod:`biobench.results.report`). The metric columns, their
+README block between :data:`README_START` and :data:`README_END`, the HTML
+report (``report/``, :mod:`biobench.results.report`) and the static site (``site/``,
+:mod:`biobench.results.site`). The metric columns, their
 formats and their ``--compare`` tolerances come from the metric classes
 (:func:`biobench.metrics.catalog.columns`). Rendering is deterministic (no timestamps, sorted input,
 rounded numbers), so ``--check`` can compare the committed files with what the
@@ -37,11 +38,13 @@ from biobench.metrics.base import Column as MetricColumn
 from biobench.results import records as records_mod
 from biobench.results import report as report_mod
 from biobench.results import reproductions, statistics, templating
+from biobench.results import site as site_mod
 
 README_START = "<!-- leaderboard:start -->"
 README_END = "<!-- leaderboard:end -->"
 TABLE_FILES = ("LEADERBOARD.md", "leaderboard.csv", "leaderboard.json")
 REPORT_DIR = "report"
+SITE_DIR = site_mod.SITE_DIR
 SEVERITY = {"failed": 3, "diverged": 2, "unsupported": 1, "ok": 0}
 #: Order of rows within an architecture, after the reference rule: by status, then accuracy.
 ROW_ORDER = {"ok": 0, "diverged": 1, "failed": 2, "unsupported": 3}
@@ -610,8 +613,17 @@ def render(results_dir: Path, out_dir: Path, readme: Path | None = None) -> Rend
     return Rendered(files, block, frame, recs)
 
 
-def write(results_dir: Path, out_dir: Path, readme: Path | None, report: bool = True) -> list[str]:
-    """Write the tables, the README block (if ``readme`` exists) and the report; returns notes."""
+def site_board(rendered: Rendered, results_dir: Path, out_dir: Path) -> site_mod.Board:
+    """What the site shows of the rendered leaderboard (the site knows nothing else of it)."""
+    return site_mod.Board(
+        records=rendered.records, frame=rendered.frame, matrix=headline(rendered.frame), columns=display_columns(),
+        label=rule_text, provenance=provenance(rendered.records), track_titles=TRACK_TITLES,
+        results_dir=Path(results_dir), reproductions_dir=Path(out_dir) / REPRODUCTIONS_DIR, rank_key=RANK_COLUMN,
+    )
+
+
+def write(results_dir: Path, out_dir: Path, readme: Path | None, report: bool = True, site: bool = True) -> list[str]:
+    """Write the tables, the README block (if ``readme`` exists), the report and the site; returns notes."""
     rendered = render(results_dir, out_dir, readme)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -631,6 +643,8 @@ def write(results_dir: Path, out_dir: Path, readme: Path | None, report: bool = 
             rendered.records, out_dir / REPORT_DIR, table_html=html_table(rendered.frame),
             provenance=provenance(rendered.records),
         )
+    if site:
+        notes += site_mod.build_site(site_board(rendered, results_dir, out_dir), out_dir / SITE_DIR)
     return notes
 
 
@@ -648,6 +662,8 @@ def check(results_dir: Path, out_dir: Path, readme: Path | None) -> list[str]:
     Checked exactly: the three tables, the README block (when the README exists)
     and the leaderboard table inside ``report/index.html``. The PNG figures are
     only checked to exist: their bytes depend on the font and image libraries.
+    The site (``site/``) is re-rendered and compared file by file
+    (:func:`biobench.results.site.check_site`).
     """
     rendered = render(results_dir, out_dir, readme)
     out_dir = Path(out_dir)
@@ -668,6 +684,7 @@ def check(results_dir: Path, out_dir: Path, readme: Path | None) -> list[str]:
             if expected != current:
                 problems.append(f"{readme}: the leaderboard block is stale:\n" + _diff(str(readme), expected, current))
     problems += report_mod.check_report(out_dir / REPORT_DIR, html_table(rendered.frame))
+    problems += site_mod.check_site(site_board(rendered, results_dir, out_dir), out_dir / SITE_DIR)
     repro = reproduction_table(out_dir)
     path = out_dir / reproductions.MARKDOWN_FILE
     if repro is not None and (not path.exists() or path.read_text(encoding="utf-8") != repro):

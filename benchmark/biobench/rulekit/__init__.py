@@ -3,8 +3,22 @@
 Rules never import each other: what several rules need lives here.
 """
 
-from biobench.rulekit.feedback import FeedbackPathwayRule, uniform_feedback
+from biobench.rulekit.feedback import (
+    FEEDBACK_INITS,
+    FeedbackPathwayRule,
+    draw_feedback,
+    feedback_init_options,
+    uniform_feedback,
+)
 from biobench.rulekit.hebbian import clamped_signals
+from biobench.rulekit.initialization import (
+    BIAS_INITS,
+    INIT_SCHEMES,
+    init_bound_or_std,
+    init_matrix,
+    initialize_linear,
+    weight_init_options,
+)
 from biobench.rulekit.perturbation import (
     WERFEL_2005,
     NodePerturbationRule,
@@ -14,13 +28,22 @@ from biobench.rulekit.perturbation import (
 from biobench.rulekit.traces import decay_per_step, exponential_trace
 
 __all__ = [
+    "BIAS_INITS",
+    "FEEDBACK_INITS",
+    "INIT_SCHEMES",
     "WERFEL_2005",
     "FeedbackPathwayRule",
     "NodePerturbationRule",
     "clamped_signals",
     "decay_per_step",
     "derived_generator",
+    "draw_feedback",
     "exponential_trace",
+    "feedback_init_options",
+    "init_bound_or_std",
+    "init_matrix",
+    "initialize_linear",
     "per_example_losses",
     "uniform_feedback",
+    "weight_init_options",
 ]

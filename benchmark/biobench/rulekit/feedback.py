@@ -16,16 +16,71 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor
 
+from biobench.plugin_api.hyperparameters import Hyperparameter, LogUniform
 from biobench.plugin_api.interfaces import LearningRule, LossFn
 from biobench.plugin_api.layers import FeedbackFn, PlasticLayer
+from biobench.rulekit.initialization import INIT_CITATIONS, INIT_SCHEMES, init_matrix
+
+#: The distributions a random feedback matrix may be drawn from: every scheme of
+#: :data:`biobench.rulekit.initialization.INIT_SCHEMES` but ``zero``, which carries no error.
+FEEDBACK_INITS: tuple[str, ...] = tuple(s for s in INIT_SCHEMES if s != "zero")
+
+
+def feedback_init_options(default_source: str, scale_source: str) -> dict[str, Hyperparameter]:
+    """The ``feedback_init`` and ``feedback_scale`` options of a rule with random feedback matrices.
+
+    ``default_source`` says what the rule's ``default`` scheme means (which fan-in it
+    divides by) and where it comes from; ``scale_source`` justifies the scale 1.
+    Rules declare these two options through this function so that every rule
+    accepts the same schemes (:func:`draw_feedback`).
+    """
+    return {
+        "feedback_init": Hyperparameter(
+            "default",
+            f"{default_source}; the other schemes: uniform U(-s, s), gaussian N(0, s^2), "
+            f"xavier_uniform, xavier_normal (gain s), kaiming_uniform, kaiming_normal (times s) "
+            f"on the matrix as stored, fan_in = its columns, fan_out = its rows ({INIT_CITATIONS})",
+            choices=FEEDBACK_INITS,
+        ),
+        "feedback_scale": Hyperparameter(
+            1.0,
+            f"{scale_source}; s: the bound's factor for default, the bound of uniform, the "
+            "standard deviation of gaussian, the gain of xavier and kaiming",
+            minimum=0.0,
+            exclusive_minimum=True,
+            search=LogUniform(0.1, 10.0),
+        ),
+    }
+
+
+def draw_feedback(
+    rows: int,
+    columns: int,
+    init: str,
+    scale: float,
+    generator: torch.Generator,
+    default_fan_in: int | None = None,
+) -> Tensor:
+    """A fixed random (rows, columns) feedback matrix, drawn from ``generator``.
+
+    The one helper every rule with random feedback matrices uses: ``init`` is a
+    scheme of :data:`FEEDBACK_INITS` with scale ``scale`` (see
+    :func:`biobench.rulekit.initialization.init_matrix`); ``default_fan_in`` is the
+    ``n`` of the ``default`` scheme, U(-scale/sqrt(n), scale/sqrt(n)).
+    """
+    if init not in FEEDBACK_INITS:
+        raise ValueError(f"unknown feedback initialisation {init!r}; known: {', '.join(FEEDBACK_INITS)}")
+    return init_matrix(rows, columns, init, float(scale), generator, default_fan_in=default_fan_in)
 
 
 def uniform_feedback(
     rows: int, columns: int, fan_in: int, scale: float, generator: torch.Generator
 ) -> Tensor:
-    """A (rows, columns) matrix drawn from U(-scale/sqrt(fan_in), scale/sqrt(fan_in))."""
-    bound = scale / fan_in**0.5
-    return (torch.rand(rows, columns, generator=generator) * 2.0 - 1.0) * bound
+    """A (rows, columns) matrix drawn from U(-scale/sqrt(fan_in), scale/sqrt(fan_in)).
+
+    The ``default`` scheme of :func:`draw_feedback`, which new code should call.
+    """
+    return draw_feedback(rows, columns, "default", scale, generator, default_fan_in=fan_in)
 
 
 class FeedbackPathwayRule(LearningRule):

@@ -7,6 +7,7 @@ from torch import Tensor
 
 from biobench.plugin_api.interfaces import LearningRule, LossFn, Network, accumulate_grad
 from biobench.plugin_api.layers import LayerSignals, PlasticLayer
+from biobench.plugin_api.outputs import step_outputs
 
 #: The paper behind weight and node perturbation as the harness implements them.
 WERFEL_2005 = (
@@ -29,7 +30,18 @@ def derived_generator(generator: torch.Generator, device: torch.device | str | N
 
 
 def per_example_losses(loss_fn: LossFn, logits: Tensor, y: Tensor) -> Tensor:
-    """The task loss of each example separately, shape (batch,)."""
+    """The task loss of each example separately, shape (batch,).
+
+    Logits with step outputs (:func:`biobench.with_step_outputs`) give each example
+    the sum or mean over steps of its loss at every step.
+    """
+    steps = step_outputs(logits)
+    if steps is not None:
+        values = steps.values
+        time, batch = values.shape[0], values.shape[1]
+        flat = per_example_losses(loss_fn, values.reshape(time * batch, *values.shape[2:]), y.repeat(time))
+        per_step = flat.reshape(time, batch)
+        return per_step.sum(0) if steps.reduction == "sum" else per_step.mean(0)
     try:
         return torch.func.vmap(lambda lo, t: loss_fn(lo.unsqueeze(0), t.unsqueeze(0)))(logits, y)
     except Exception:  # a loss that vmap cannot batch: one call per example

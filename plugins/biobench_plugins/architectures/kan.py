@@ -84,10 +84,23 @@ The signals' ``extras`` add ``basis`` = ``B_k(x_i)`` (batch, in, G + k) and
 ``base`` = ``b(x_i)`` (batch, in); :meth:`KANPlasticLayer.edge_outputs` gives the
 edge activations ``phi_{o,i}(x_i)`` (batch, in, out) on demand.
 
+**Options.** ``hidden`` lists the hidden widths, any number of layers. ``base_function``
+is the residual function ``b`` (pykan's ``silu``, ``identity``, ``zero``, or ``relu``,
+``tanh``, ``sigmoid``). ``init`` with ``init_scale`` draws ``scale_base`` (the residual
+branch's weights, the part of an edge that plays the role of a dense weight) as an
+(out, in) matrix from a scheme of ``biobench.INIT_SCHEMES``; ``default`` keeps pykan's
+draw ``(scale_base_mu + scale_base_sigma U(-1, 1)) / sqrt(in)`` times ``init_scale``.
+The spline coefficients always keep pykan's initialisation (a least-squares fit to
+noise of size ``noise_scale``), ``scale_sp`` its value. ``input_range`` maps the
+task's inputs in [0, 1] linearly onto ``[low, high]`` before the first layer
+(``[-1, 1]`` fills pykan's default grid, as efficient-kan's MNIST example normalises
+its inputs); ``first_layer_grid="input_range"`` places the first layer's grid on
+``input_range`` instead of ``grid_range``. The defaults are the network described above.
+
 **Profiles.** pykan's B-spline evaluation dominates the cost with 784 inputs. The
 ``ci`` profile uses ``hidden=[32]`` (``profile_overrides``) and trains on the first
 ``CI_TRAIN_SUBSET`` training images (``run_overrides``); both are stored in every
-record's config. ``smoke`` uses ``hidden=[16]``.
+record's config. ``smoke`` uses ``hidden=[16]``; a run's own ``hidden`` replaces both.
 """
 
 from __future__ import annotations
@@ -99,12 +112,14 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from biobench import (
+    INIT_SCHEMES,
     Architecture,
     Hyperparameter,
     LayerSignals,
     Network,
     PlasticLayer,
     hookimpl,
+    init_matrix,
     on_accelerator,
     reroute_input_gradient,
 )
@@ -117,8 +132,19 @@ CI_TRAIN_SUBSET = 10000
 #: Evaluate the basis per distinct input value when there are at most 1/RATIO as many values as inputs.
 DISTINCT_VALUE_RATIO = 8
 
-#: Residual base functions b(x), by the names pykan's MultKAN accepts.
-BASE_FUNCTIONS = {"silu": F.silu, "identity": lambda x: x, "zero": torch.zeros_like}
+#: Residual base functions b(x): the names pykan's MultKAN accepts (silu, identity, zero) and
+#: the usual activations (relu, tanh, sigmoid; pykan takes any function as ``base_fun``).
+BASE_FUNCTIONS = {
+    "silu": F.silu,
+    "identity": lambda x: x,
+    "zero": torch.zeros_like,
+    "relu": torch.relu,
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+}
+
+#: How the first layer's grid is placed: on ``grid_range`` like every layer, or on ``input_range``.
+FIRST_LAYER_GRIDS = ("grid_range", "input_range")
 
 
 def _base_derivative(name: str, x: Tensor) -> Tensor:
@@ -127,7 +153,21 @@ def _base_derivative(name: str, x: Tensor) -> Tensor:
         return s * (1 + x * (1 - s))
     if name == "identity":
         return torch.ones_like(x)
+    if name == "relu":
+        return (x > 0).to(x.dtype)
+    if name == "tanh":
+        return 1 - torch.tanh(x) ** 2
+    if name == "sigmoid":
+        s = torch.sigmoid(x)
+        return s * (1 - s)
     return torch.zeros_like(x)
+
+
+def _interval(name: str, value: list[float]) -> tuple[float, float]:
+    """``value`` as an interval (low, high) with low < high, or a ValueError naming the option."""
+    if len(value) != 2 or not float(value[0]) < float(value[1]):
+        raise ValueError(f"option {name}={value!r} must be two numbers [low, high] with low < high")
+    return float(value[0]), float(value[1])
 
 
 class KANPlasticLayer(PlasticLayer):
@@ -341,22 +381,54 @@ class KAN(Architecture):
     """A Kolmogorov-Arnold network of pykan KAN layers, 784 -> hidden ... -> 10."""
 
     name = "kan"
-    description = "Kolmogorov-Arnold network (pykan B-spline edges), 784 -> hidden -> 10"
+    description = "Kolmogorov-Arnold network (pykan B-spline edges), 784 -> hidden ... -> 10"
     capabilities = frozenset({"differentiable", "feedback", "node_noise", "signals", KAN_CAPABILITY})
     defaults = {
         "hidden": Hyperparameter(
             [64],
             "two layers as in the seed study (which gives no width); 64 keeps an epoch of "
             "full MNIST near 10 s on one CPU core",
+            minimum=1,
         ),
-        "grid_size": Hyperparameter(5, "pykan 0.2.8 KANLayer default num=5 (Liu et al. 2024)"),
-        "spline_order": Hyperparameter(3, "pykan 0.2.8 default k=3 (cubic B-splines)"),
+        "grid_size": Hyperparameter(5, "pykan 0.2.8 KANLayer default num=5 (Liu et al. 2024)", minimum=1),
+        "spline_order": Hyperparameter(3, "pykan 0.2.8 default k=3 (cubic B-splines)", minimum=1),
         "grid_range": Hyperparameter([-1.0, 1.0], "pykan 0.2.8 default grid_range"),
-        "noise_scale": Hyperparameter(0.3, "pykan 0.2.8 MultKAN default noise_scale"),
+        "noise_scale": Hyperparameter(0.3, "pykan 0.2.8 MultKAN default noise_scale", minimum=0.0),
         "scale_base_mu": Hyperparameter(0.0, "pykan 0.2.8 default"),
-        "scale_base_sigma": Hyperparameter(1.0, "pykan 0.2.8 default"),
+        "scale_base_sigma": Hyperparameter(1.0, "pykan 0.2.8 default", minimum=0.0),
         "scale_sp": Hyperparameter(1.0, "pykan 0.2.8 default"),
-        "base_function": Hyperparameter("silu", "pykan 0.2.8 default residual function"),
+        "base_function": Hyperparameter(
+            "silu",
+            "pykan 0.2.8 default residual function; identity, zero (pykan's other names), relu, tanh, "
+            "sigmoid",
+            choices=tuple(BASE_FUNCTIONS),
+        ),
+        "init": Hyperparameter(
+            "default",
+            "pykan 0.2.8: scale_base = (scale_base_mu + scale_base_sigma U(-1, 1)) / sqrt(in), i.e. "
+            "U(-1/sqrt(in), 1/sqrt(in)) at the defaults, the distribution of efficient-kan's base weights "
+            "(kaiming_uniform_ with a = sqrt 5); the other schemes draw scale_base as an (out, in) weight "
+            "matrix; Glorot & Bengio (2010) for xavier, He et al. (2015) for kaiming",
+            choices=tuple(INIT_SCHEMES),
+        ),
+        "init_scale": Hyperparameter(
+            1.0,
+            "s = 1 leaves pykan's draw unchanged; s is the factor of the default draw, the bound of "
+            "uniform, the standard deviation of gaussian, the gain of xavier and kaiming",
+            minimum=0.0,
+            exclusive_minimum=True,
+        ),
+        "input_range": Hyperparameter(
+            [0.0, 1.0],
+            "the task's pixels in [0, 1] unchanged; [-1, 1] maps them linearly onto pykan's default "
+            "grid, as efficient-kan's MNIST example (Normalize((0.5,), (0.5,))) does",
+        ),
+        "first_layer_grid": Hyperparameter(
+            "grid_range",
+            "every layer's grid spans grid_range (pykan builds all layers alike); 'input_range': the "
+            "first layer's grid spans input_range, so that its splines cover the inputs exactly",
+            choices=FIRST_LAYER_GRIDS,
+        ),
     }
     profile_overrides = {
         "smoke": {"hidden": [16]},
@@ -365,6 +437,11 @@ class KAN(Architecture):
     run_overrides = {
         "ci": {"train_subset": CI_TRAIN_SUBSET},
     }
+
+    def __init__(self, **overrides: Any) -> None:
+        super().__init__(**overrides)
+        _interval("grid_range", self.config["grid_range"])
+        _interval("input_range", self.config["input_range"])
 
     def build(self, input_size: int, num_classes: int, generator: torch.Generator) -> Network:
         """Initialise every layer with pykan's ``KANLayer`` under a seed drawn from ``generator``."""
@@ -376,10 +453,14 @@ class KAN(Architecture):
             raise ValueError(f"hidden widths must be positive, got {hidden}")
         if c["base_function"] not in BASE_FUNCTIONS:
             raise ValueError(f"unknown base function {c['base_function']!r}; known: {sorted(BASE_FUNCTIONS)}")
+        grid_range = list(_interval("grid_range", c["grid_range"]))
+        input_range = list(_interval("input_range", c["input_range"]))
+        init, init_scale = c["init"], float(c["init_scale"])
         sizes = [input_size, *hidden, num_classes]
         layers: list[KANPlasticLayer] = []
         for index in range(len(sizes) - 1):
             seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+            layer_grid = input_range if index == 0 and c["first_layer_grid"] == "input_range" else grid_range
             # pykan draws its initial values from torch's global generator: fork it so
             # the initialisation depends on ``generator`` only and global state is untouched.
             # Its least-squares fit of the initial coefficients is not bitwise reproducible
@@ -399,14 +480,32 @@ class KAN(Architecture):
                         scale_base_mu=float(c["scale_base_mu"]),
                         scale_base_sigma=float(c["scale_base_sigma"]),
                         scale_sp=float(c["scale_sp"]),
-                        grid_range=[float(v) for v in c["grid_range"]],
+                        grid_range=layer_grid,
                     )
                 finally:
                     torch.set_default_dtype(default_dtype)
             layer = KANPlasticLayer.from_pykan(f"kan{index + 1}", reference, c["base_function"])
-            layers.append(layer.to(dtype=default_dtype))
+            layer = layer.to(dtype=default_dtype)
+            with torch.no_grad():
+                if init != "default":
+                    # a generator of its own: pykan's draws above came from ``seed`` already
+                    init_generator = torch.Generator().manual_seed(
+                        int(torch.randint(0, 2**62, (1,), generator=generator))
+                    )
+                    drawn = init_matrix(sizes[index + 1], sizes[index], init, init_scale, init_generator)
+                    layer.scale_base.copy_(drawn.t())
+                elif init_scale != 1.0:
+                    layer.scale_base.mul_(init_scale)
+            layers.append(layer)
         module = nn.Sequential(*layers)
         return Network(module=module, layers=list(layers), architecture=self)
+
+    def forward(self, module: nn.Module, x: Tensor) -> Tensor:
+        """The node sums of the last layer for inputs in [0, 1] mapped linearly onto ``input_range``."""
+        low, high = (float(v) for v in self.config["input_range"])
+        if (low, high) != (0.0, 1.0):
+            x = low + (high - low) * x
+        return module(x)
 
 
 #: Rules for dense layers and their counterparts for KAN layers (named in unsupported reasons).

@@ -10,12 +10,12 @@ from torch import Tensor
 
 from biobench import (
     FeedbackFn,
-    Hyperparameter,
     LearningRule,
     LossFn,
     Network,
+    draw_feedback,
+    feedback_init_options,
     hookimpl,
-    uniform_feedback,
 )
 
 
@@ -41,6 +41,13 @@ class DirectFeedbackAlignment(LearningRule):
     ``e D`` at every step (one error per sample, computed from the readout over the
     whole presentation); autograd then carries it through the layer's neuron
     dynamics. For rate (non-spiking) networks the update is Nøkland's exactly.
+
+    ``D_l`` is drawn once at ``bind`` (:func:`biobench.draw_feedback`): by default
+    from U(-s/sqrt(C), s/sqrt(C)) with ``C = num_classes`` (the feedback map's
+    fan-in) and ``s = feedback_scale``. Nøkland's code draws U(-1/sqrt(n_l),
+    1/sqrt(n_l)) with ``n_l`` the layer's width: ``feedback_init=uniform`` with
+    ``feedback_scale = 1/sqrt(n_l)`` gives it, and ``kaiming_uniform`` (fan-in =
+    ``n_l``, the matrix's columns) is Frenkel et al.'s (2021) U(-sqrt(6/n_l), sqrt(6/n_l)).
     """
 
     name = "direct_feedback_alignment"
@@ -53,20 +60,18 @@ class DirectFeedbackAlignment(LearningRule):
     requires = frozenset({"differentiable", "feedback"})
     weight_transport = False
     global_error = True
-    defaults = {
-        "feedback_scale": Hyperparameter(
-            1.0,
-            "D drawn uniformly (Nøkland 2016) with bound 1/sqrt(num_classes), the fan-in of the "
-            "feedback map (PyTorch nn.Linear initialisation)",
-        ),
-    }
+    defaults = feedback_init_options(
+        "default: D_l ~ U(-s/sqrt(num_classes), s/sqrt(num_classes)), uniform (Nøkland 2016) with "
+        "the fan-in of the feedback map in PyTorch's nn.Linear bound",
+        "s = 1: PyTorch's nn.Linear bound for the feedback map",
+    )
 
     def bind(self, network: Network, generator: torch.Generator) -> None:
         """Draw one fixed random (num_classes, out_features) matrix per layer but the last."""
         super().bind(network, generator)
         layers = network.layers
         self.num_classes = layers[-1].out_features
-        scale = float(self.config["feedback_scale"])
+        init, scale = self.config["feedback_init"], float(self.config["feedback_scale"])
         self._buffer_of: dict[str, str] = {}
         self._output_error: Tensor | None = None
         for index, layer in enumerate(layers[:-1]):
@@ -77,8 +82,8 @@ class DirectFeedbackAlignment(LearningRule):
                     f"{receiver.layer_name!r} has {receiver.in_features} inputs but "
                     f"{layer.layer_name!r} has {layer.out_features} outputs"
                 )
-            matrix = uniform_feedback(
-                self.num_classes, layer.out_features, self.num_classes, scale, generator
+            matrix = draw_feedback(
+                self.num_classes, layer.out_features, init, scale, generator, default_fan_in=self.num_classes
             )
             buffer_name = f"direct_feedback_{index}"
             self.register_buffer(buffer_name, matrix)

@@ -12,12 +12,12 @@ from torch import Tensor
 
 from biobench import (
     FeedbackPathwayRule,
-    Hyperparameter,
     LearningRule,
     Network,
     PlasticLayer,
+    draw_feedback,
+    feedback_init_options,
     hookimpl,
-    uniform_feedback,
 )
 
 
@@ -40,24 +40,22 @@ class FeedbackAlignment(FeedbackPathwayRule):
         "error backpropagation for deep learning, Nature Communications 7:13276"
     )
     family = "feedback alignment"
-    defaults = {
-        "feedback_scale": Hyperparameter(
-            1.0,
-            "B drawn uniformly (Lillicrap et al. 2016) with the forward layers' own bound "
-            "1/sqrt(fan_in) (PyTorch nn.Linear initialisation)",
-        ),
-    }
+    defaults = feedback_init_options(
+        "default: B_l ~ U(-s/sqrt(in), s/sqrt(in)), uniform as in Lillicrap et al. 2016 with the "
+        "forward layer's own bound 1/sqrt(fan_in) (PyTorch nn.Linear initialisation)",
+        "s = 1: the same bound as the forward weights (Lillicrap et al. 2016 give no value of beta)",
+    )
 
     def bind(self, network: Network, generator: torch.Generator) -> None:
         """Draw one fixed random feedback matrix per layer after the first."""
         super().bind(network, generator)
         self._buffer_of: dict[str, str] = {}
-        scale = float(self.config["feedback_scale"])
+        init, scale = self.config["feedback_init"], float(self.config["feedback_scale"])
         for index, layer in enumerate(network.layers):
             if index == 0:
                 continue
-            matrix = uniform_feedback(
-                layer.out_features, layer.in_features, layer.in_features, scale, generator
+            matrix = draw_feedback(
+                layer.out_features, layer.in_features, init, scale, generator, default_fan_in=layer.in_features
             )
             buffer_name = f"feedback_{index}"
             self.register_buffer(buffer_name, matrix)

@@ -9,6 +9,7 @@ from biobench import (
     Hyperparameter,
     LayerSignals,
     LearningRule,
+    LogUniform,
     NodePerturbationRule,
     PlasticLayer,
     accumulate_grad,
@@ -52,6 +53,7 @@ class KANNodePerturbation(NodePerturbationRule):
             "small-noise regime of Werfel et al. 2005 (loss change linear in the noise): about 1% "
             "of a KAN's hidden node sums at initialisation (std 0.14 on MNIST; output logits "
             "std 0.04), well above float32 resolution of the loss",
+            minimum=0.0, exclusive_minimum=True, search=LogUniform(1e-4, 1e-2),
         ),
     }
 

@@ -14,13 +14,15 @@ from biobench import (
     FeedbackPathwayRule,
     Hyperparameter,
     LearningRule,
+    LogUniform,
     Network,
     OptimizerSettings,
     PlasticLayer,
     accumulate_grad,
     build_optimizer,
+    draw_feedback,
+    feedback_init_options,
     hookimpl,
-    uniform_feedback,
 )
 
 
@@ -49,7 +51,8 @@ class KolenPollack(FeedbackPathwayRule):
     step, the exact Kolen-Pollack contraction; with ``--optimizer sgd`` the decay is
     the L2 term of the equations above, as in the paper.
     ``.grad`` holds the learning signal only, so the harness measures it, not the
-    decay. ``B_l`` starts as a random matrix, as in feedback alignment.
+    decay. ``B_l`` starts as a random matrix drawn as feedback alignment's
+    (:func:`biobench.draw_feedback`, options ``feedback_init`` and ``feedback_scale``).
     """
 
     name = "kolen_pollack"
@@ -68,18 +71,18 @@ class KolenPollack(FeedbackPathwayRule):
             "step, the same as SGD with lr 0.1 and weight decay 1e-4 in the ImageNet ResNet "
             "recipe (He et al. 2016) that Akrout et al. 2019 train",
             minimum=0.0,
+            search=LogUniform(1e-4, 1e-1),
         ),
     }
-    defaults = {
-        "feedback_scale": Hyperparameter(
-            1.0, "initial B drawn like feedback alignment's (uniform, bound 1/sqrt(fan_in))"
-        ),
-    }
+    defaults = feedback_init_options(
+        "default: initial B_l ~ U(-s/sqrt(in), s/sqrt(in)), drawn like feedback alignment's",
+        "s = 1: the forward layer's own nn.Linear bound, as feedback alignment's",
+    )
 
     def bind(self, network: Network, generator: torch.Generator) -> None:
         """Draw the initial feedback matrices (trainable parameters of the rule)."""
         super().bind(network, generator)
-        scale = float(self.config["feedback_scale"])
+        init, scale = self.config["feedback_init"], float(self.config["feedback_scale"])
         self.feedback_matrices = nn.ParameterDict()
         self._key_of: dict[str, str] = {}
         for index, layer in enumerate(network.layers):
@@ -87,8 +90,9 @@ class KolenPollack(FeedbackPathwayRule):
                 continue
             key = str(index)
             self.feedback_matrices[key] = nn.Parameter(
-                uniform_feedback(
-                    layer.out_features, layer.in_features, layer.in_features, scale, generator
+                draw_feedback(
+                    layer.out_features, layer.in_features, init, scale, generator,
+                    default_fan_in=layer.in_features,
                 )
             )
             self._key_of[layer.layer_name] = key

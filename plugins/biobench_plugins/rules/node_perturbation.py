@@ -6,6 +6,7 @@ from biobench import (
     WERFEL_2005,
     Hyperparameter,
     LearningRule,
+    LogUniform,
     NodePerturbationRule,
     hookimpl,
 )
@@ -44,6 +45,7 @@ class NodePerturbation(NodePerturbationRule):
             1e-2,
             "small-noise regime of Werfel et al. 2005 (loss change linear in the noise): about 1% "
             "of the unit drives' scale (~1), well above float32 resolution of the loss",
+            minimum=0.0, exclusive_minimum=True, search=LogUniform(1e-3, 1e-1),
         ),
     }
 

@@ -9,6 +9,7 @@ from biobench import (
     WERFEL_2005,
     Hyperparameter,
     LearningRule,
+    LogUniform,
     LossFn,
     Network,
     accumulate_grad,
@@ -44,6 +45,7 @@ class WeightPerturbation(LearningRule):
             1e-3,
             "small-noise regime of Werfel et al. 2005 (loss change linear in the noise): well "
             "below the initial weight scale 1/sqrt(784) ~ 0.036, well above float32 resolution",
+            minimum=0.0, exclusive_minimum=True, search=LogUniform(1e-4, 1e-2),
         ),
         "perturbations": Hyperparameter(
             1, "one perturbation per update, as analysed by Werfel et al. 2005"
