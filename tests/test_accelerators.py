@@ -372,9 +372,10 @@ AUDIT_FACTORIES = [
 ]
 
 
-def _audit(tmp_path, data_dir, architecture, rule, extra=()):
+def _audit(tmp_path, data_dir, architecture, rule, extra=(), architecture_options=(), rule_options=()):
     ctx = run_context(tmp_path / f"{architecture}-{rule}", data_dir, extra, force=True)
-    spec = runner.RunSpec("mnist", architecture, rule, 0, "smoke", batch_size=20, run_options=TINY)
+    spec = runner.RunSpec("mnist", architecture, rule, 0, "smoke", batch_size=20, run_options=TINY,
+                          architecture_options=architecture_options, rule_options=rule_options)
     return audit_pairing(spec, ctx, AUDIT_FACTORIES)
 
 
@@ -457,3 +458,20 @@ def test_every_builtin_rule_and_architecture_keeps_device_discipline(tmp_path, d
 @pytest.mark.parametrize(("architecture", "rule"), [p for p in ALL_PAIRINGS if p not in FAST_PAIRINGS])
 def test_every_builtin_pairing_keeps_device_discipline(tmp_path, data_dir, architecture, rule):
     _check_discipline(_audit(tmp_path, data_dir, architecture, rule))
+
+
+#: Options whose code paths the default configurations do not take.
+OPTION_VARIANTS = [
+    ("mlp", "sign_symmetry", (), (("magnitude", "batch_random"), ("feedback_init", "kaiming_normal"))),
+    ("snn", "backprop", (("encoding", "current"), ("readout", "membrane_mean"), ("per_step_loss", "sum")), ()),
+    ("snn", "feedback_alignment", (("readout", "membrane_last"), ("hidden", [32, 16])), ()),
+    ("kan", "backprop", (("first_layer_grid", "input_range"), ("init", "gaussian")), ()),
+]
+
+
+@pytest.mark.parametrize(("architecture", "rule", "architecture_options", "rule_options"), OPTION_VARIANTS)
+def test_option_variants_keep_device_discipline(tmp_path, data_dir, architecture, rule, architecture_options,
+                                                rule_options):
+    result = _audit(tmp_path, data_dir, architecture, rule, (), architecture_options, rule_options)
+    assert result.record["status"] == "ok", result.record["reason"]
+    _check_discipline(result)
