@@ -20,7 +20,9 @@ BUILTIN_RULES = sorted(n for n, e in REGISTRY.rules.items() if e.source.distribu
 #: Families whose rules must learn within the smoke budget, and the accuracy they must beat.
 ERROR_DRIVEN_FLOOR = {"reference": 0.3, "feedback alignment": 0.15, "target projection": 0.15}
 #: Architectures whose smoke budget is too small for a floor (their rules get only a valid record).
-NO_FLOOR_ARCHITECTURES = {"mlp-sigmoid"}
+#: rsnn: backprop through time on MNIST shown row by row reaches 0.30-0.36 after the 20 smoke
+#: steps (seeds 0-3), too close to the floor; tests/test_rule_eprop.py checks it learns.
+NO_FLOOR_ARCHITECTURES = {"mlp-sigmoid", "rsnn"}
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +32,7 @@ def context(tmp_path_factory, data_dir):
 
 
 def test_the_builtin_plugins_are_discovered():
-    assert {"mlp", "kan", "snn"} <= set(BUILTIN_ARCHITECTURES)
+    assert {"mlp", "kan", "snn", "hopfield", "rsnn"} <= set(BUILTIN_ARCHITECTURES)
     assert "backprop" in BUILTIN_RULES and len(BUILTIN_RULES) >= 10
 
 

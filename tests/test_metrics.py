@@ -18,7 +18,7 @@ from biobench import (
     TaskData,
 )
 from biobench.metrics import MetricUndefined, fgsm_key
-from biobench.metrics.alignment import FeedbackAngle, SignalAngle
+from biobench.metrics.alignment import FeedbackAngle, SignalAngle, mean_example_angle
 from biobench.metrics.base import angle_deg, cosine
 from biobench.metrics.gradients import (
     GradientBias,
@@ -422,6 +422,26 @@ def test_direct_feedback_through_the_readout_weights_sends_exactly_backprops_sig
         assert out.value["per_layer"]["fc1"] == pytest.approx(expected, abs=1e-3)
         assert out.value["per_layer"]["fc2"] == pytest.approx(0.0, abs=1e-3)  # the readout gets e itself
         network.layers[1].feedback = None
+
+
+def test_per_example_angles_are_averaged_over_examples_with_both_signals():
+    ours = torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 0.0], [2.0, 0.0]])
+    theirs = torch.tensor([[0.0, 3.0], [1.0, 1.0], [1.0, 0.0], [-1.0, 0.0]])
+    # 90 deg, 0 deg, (left out: zero signal), 180 deg -> mean 90; the batch angle is another number
+    assert mean_example_angle(ours, theirs) == pytest.approx(90.0)
+    assert mean_example_angle(ours[:2], theirs[:2]) == pytest.approx(45.0)
+    assert mean_example_angle(ours[2:3], theirs[2:3]) is None
+
+
+def test_the_signal_angle_has_a_per_example_probe():
+    network = _mlp((32, 16))
+    out = _signal_angle(_bind(Backprop(), network), network)
+    example = out.value["per_example"]
+    assert example["per_layer"] == {k: pytest.approx(0.0, abs=1e-3) for k in ("fc1", "fc2", "fc3")}
+    assert example["hidden"] == pytest.approx(0.0, abs=1e-3)
+    flipped = _signal_angle(_bind(_FeedbackAlignment(symmetric=False), network), network)
+    per_example = flipped.value["per_example"]["per_layer"]["fc1"]
+    assert 0.0 < per_example < 180.0 and per_example != pytest.approx(flipped.value["per_layer"]["fc1"], abs=1e-6)
 
 
 def test_a_rule_without_a_backward_pass_sends_no_signal():

@@ -298,7 +298,7 @@ def test_disable_and_allow_lists(monkeypatch):
     assert "mlp" not in registry.architectures and "mlp" in registry.disabled
     assert "backprop" in registry.rules
     monkeypatch.delenv(reg.DISABLE_ENV)
-    monkeypatch.setenv(reg.ONLY_ENV, "mlp,mnist,compatibility,bounded_rate")
+    monkeypatch.setenv(reg.ONLY_ENV, "mlp,mnist,compatibility,bounded_rate,layer_chain")
     registry = reg.load_registry()
     assert set(registry.architectures) == {"mlp", "mlp-sigmoid"} and registry.rules == {}
 

@@ -308,7 +308,7 @@ def test_broken_plugins_are_named_and_the_others_still_run(tmp_path, capsys, fau
 def test_only_installed_and_allowed_entry_points_are_loaded(tmp_path, capsys, monkeypatch, fault_module):
     # Importable and full of hooks, but not an installed entry point: never loaded.
     assert "raises" not in load_registry(disable=[], only=[]).rules
-    monkeypatch.setenv(reg.ONLY_ENV, "mnist,mlp,capabilities")
+    monkeypatch.setenv(reg.ONLY_ENV, "mnist,mlp,layer_chain")
     monkeypatch.setenv("COLUMNS", "400")
     assert main(["run", *SMOKE, "--rule", "backprop", "--out", str(tmp_path)]) == 2
     assert "unknown rule 'backprop'" in capsys.readouterr().err

@@ -29,6 +29,19 @@ def test_smoke_run_writes_a_valid_record(tmp_path, data_dir):
     assert stored["environment"]["packages"]["torch"].startswith("2.")
 
 
+def test_a_run_without_validation_split_records_why_val_acc_is_null(tmp_path, data_dir):
+    import dataclasses
+
+    ctx = run_context(tmp_path, data_dir)
+    (spec,) = runner.plan_grid(ctx.registry, ["mnist"], ["mlp"], ["backprop"], [0], "smoke")
+    spec = dataclasses.replace(spec, run_options=(("validation", False),))
+    runner.execute(spec, ctx)
+    stored = records.read_record(ctx.record_path(spec))  # validated: every null metric has a reason
+    assert stored["status"] == "ok" and stored["metrics"]["val_acc"] is None
+    assert "no validation split" in stored["metric_reasons"]["val_acc"]
+    assert stored["metrics"]["test_acc"] > 0.5
+
+
 class _NeedsTime(LearningRule):
     name = "needs-time"
     description = "Test rule requiring spiking dynamics"

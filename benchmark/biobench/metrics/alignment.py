@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from biobench.metrics.base import (
@@ -133,7 +134,9 @@ class SignalAngle(Metric):
             "degrees(arccos(cos(δ_l, ∂L/∂h_l))) over the probe batch flattened; δ_l = the gradient reaching "
             "layer l's output h_l in the rule's backward pass of `compute_update`, ∂L/∂h_l = autograd's "
             "under `network.plain()` (both summed over time steps for spiking layers); `hidden` = mean over "
-            "the hidden layers (the readout receives the output error itself from every rule that sends one)"
+            "the hidden layers (the readout receives the output error itself from every rule that sends one); "
+            "`per_example`: the same angle example by example (a probe batch of one, as Akrout et al. 2019 "
+            "measure it), averaged over the probe examples whose two signals are non-zero"
         ),
         sign="0°: the signal backprop sends, 90°: unrelated, 180°: opposite",
         eps="none; computed in float64",
@@ -144,7 +147,7 @@ class SignalAngle(Metric):
         unit="degrees, in [0, 180]",
         when=(
             "before the first step and after every epoch (`signal_angle_curve`: {epoch, step, hidden, "
-            "per_layer, reasons}); `signal_angle_deg` is the value after the last epoch"
+            "per_layer, per_example, reasons}); `signal_angle_deg` is the value after the last epoch"
         ),
         null_when=(
             "the rule sends a layer no signal through autograd (perturbation and Hebbian rules compute "
@@ -154,7 +157,9 @@ class SignalAngle(Metric):
     )
     order = 45
     schemas = {
-        "signal_angle_deg": per_layer_schema(ANGLE, {"hidden": ANGLE}),
+        "signal_angle_deg": per_layer_schema(
+            ANGLE, {"hidden": ANGLE, "per_example": per_layer_schema(ANGLE, {"hidden": ANGLE})}
+        ),
         "signal_angle_curve": _CURVE,
     }
     columns = (
@@ -179,6 +184,8 @@ class SignalAngle(Metric):
         names = [layer.layer_name for layer in network.layers]
         reasons: dict[str, str] = {}
         per_layer: dict[str, float | None] = {}
+        per_example: dict[str, float | None] = {name: None for name in names}
+        example_reasons: dict[str, str] = {}
         for name in names:
             ours: Tensor | None = rule_signals.signals.get(name)
             theirs: Tensor | None = reference_signals.signals.get(name)
@@ -196,11 +203,34 @@ class SignalAngle(Metric):
                 per_layer[name] = angle_deg(cosine(ours, theirs))
             except MetricUndefined as exc:
                 reasons[f"per_layer.{name}"] = f"rule's signal vs backprop's: {exc}"
+            per_example[name] = mean_example_angle(ours, theirs)
+            if per_example[name] is None:
+                example_reasons[f"per_layer.{name}"] = "no probe example has two non-zero, finite signals"
         if all(v is None for v in per_layer.values()):
             first = reasons.get(f"per_layer.{names[0]}", "undefined") if names else "no plastic layer"
             return Outcome.undefined(first)
         hidden = hidden_mean(per_layer, reasons)
-        return Outcome({"hidden": hidden, "per_layer": per_layer}, reasons)
+        example_hidden = hidden_mean(per_example, example_reasons)
+        reasons.update({f"per_example.{k}": v for k, v in example_reasons.items()})
+        return Outcome(
+            {"hidden": hidden, "per_layer": per_layer, "per_example": {"hidden": example_hidden, "per_layer": per_example}},
+            reasons,
+        )
+
+
+def mean_example_angle(ours: Tensor, theirs: Tensor) -> float | None:
+    """Mean over examples (the first axis) of the angle between two signals, in degrees, float64.
+
+    Examples where either signal is zero or not finite are left out; None when none is left.
+    """
+    u = ours.detach().reshape(len(ours), -1).to(torch.float64)
+    g = theirs.detach().reshape(len(theirs), -1).to(torch.float64)
+    nu, ng = torch.linalg.vector_norm(u, dim=1), torch.linalg.vector_norm(g, dim=1)
+    keep = (nu > 0) & (ng > 0) & torch.isfinite(u).all(1) & torch.isfinite(g).all(1)
+    if not bool(keep.any()):
+        return None
+    cos = ((u[keep] * g[keep]).sum(1) / (nu[keep] * ng[keep])).clamp(-1.0, 1.0)
+    return float(torch.rad2deg(torch.arccos(cos)).mean())
 
 
 def _entry(metrics: dict[str, Any], key: str, entry: str) -> float | None:

@@ -23,7 +23,10 @@ class PublishedValue:
 
     ``metric`` is a record metric read after training (``test_acc``, ``val_acc``,
     ``final_train_loss``...) or, with ``epoch`` set, the same entry of the per-epoch
-    ``history`` at that epoch (1-based), for sources that publish learning curves.
+    ``history`` at that epoch (1-based), for sources that publish learning curves; a
+    dotted name reads inside a metric, and with ``epoch`` inside the point of that epoch
+    of a curve (``feedback_angle_curve.per_layer.fc2``: the feedback angle of layer
+    ``fc2`` after that epoch; ``signal_angle_curve.per_example.per_layer.fc1``).
     ``tolerance`` is absolute, in the metric's unit; ``what`` says exactly what the
     paper measured (e.g. "mean test error over 20 runs, as accuracy").
     """

@@ -3,7 +3,8 @@
 A reproduction record (written by ``biobench reproduce``) carries its setup in
 ``provenance.reproduction``: the setup's id, citation, source, budget, notes and
 published values. For each published value the measured value of every seed is
-read from the record (``history[metric]`` at the value's epoch when it names one,
+read from the record (``history[metric]`` at the value's epoch when it names one, or
+the point of that epoch of a curve such as ``feedback_angle_curve.per_layer.fc2``,
 else the final ``metrics[metric]``), averaged over the seeds that finished ``ok``,
 and compared: the reproduction *agrees* when |mean − published| ≤ tolerance,
 *differs* otherwise, and is *not measured* when the budget did not reach the
@@ -63,12 +64,35 @@ def reproduction_of(record: dict[str, Any]) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def _lookup(value: Any, path: str) -> Any:
+    """``value[k1][k2]...`` for a dotted ``path`` (``value`` itself for an empty path); None when absent."""
+    for key in path.split(".") if path else ():
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
 def _measured(record: dict[str, Any], metric: str, epoch: int | None, budget: str) -> float | None:
+    """The record's value of ``metric`` (``name`` or ``name.path.into.it``), at ``epoch`` when one is named.
+
+    With an epoch, a plain name reads ``history[name]`` at that epoch, and a curve
+    (a list of ``{epoch, ...}`` points such as ``feedback_angle_curve``) the point of
+    that epoch followed by the path (``feedback_angle_curve.per_layer.fc2``).
+    """
     metrics = record["metrics"]
+    name, _, path = metric.partition(".")
     if epoch is None:
-        return number(metrics.get(metric)) if budget == "full" else None
-    series = (metrics.get("history") or {}).get(metric) or []
-    return number(series[epoch - 1]) if len(series) >= epoch else None
+        return number(_lookup(metrics.get(name), path)) if budget == "full" else None
+    series = (metrics.get("history") or {}).get(name)
+    if series is not None and not path:
+        return number(series[epoch - 1]) if len(series) >= epoch else None
+    curve = metrics.get(name)
+    if isinstance(curve, list):
+        for point in curve:
+            if isinstance(point, dict) and point.get("epoch") == epoch:
+                return number(_lookup(point, path))
+    return None
 
 
 def compare(records: list[dict[str, Any]]) -> list[Comparison]:
@@ -114,7 +138,7 @@ def regressions(fresh: list[dict[str, Any]], committed: list[dict[str, Any]]) ->
 def _fmt(value: float | None, percent: bool) -> str:
     if value is None:
         return "—"
-    return f"{100 * value:.2f}" if percent else f"{value:.4f}"
+    return f"{100 * value:.2f}" if percent else f"{value:.4g}"
 
 
 def _cell(text: Any) -> str:
@@ -153,7 +177,7 @@ def render_markdown(records: list[dict[str, Any]], results_label: str) -> str:
             spread = "" if c.std is None else f" ± {_fmt(c.std, percent)}"
             measured = f"{measured}{spread} ({len(c.measured)}/{c.seeds})"
         diff = "—" if c.mean is None else (
-            f"{100 * (c.mean - c.published):+.2f}" if percent else f"{c.mean - c.published:+.4f}"
+            f"{100 * (c.mean - c.published):+.2f}" if percent else f"{c.mean - c.published:+.4g}"
         )
         out.append(
             f"| {_cell(c.setup)} | {c.budget} | {_cell(what)} | {_fmt(c.published, percent)} | {measured} | "

@@ -25,6 +25,7 @@ from biobench.rulekit.perturbation import (
     derived_generator,
     per_example_losses,
 )
+from biobench.rulekit.targets import DifferenceTargetPropagationRule
 from biobench.rulekit.traces import decay_per_step, exponential_trace
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "FEEDBACK_INITS",
     "INIT_SCHEMES",
     "WERFEL_2005",
+    "DifferenceTargetPropagationRule",
     "FeedbackPathwayRule",
     "NodePerturbationRule",
     "clamped_signals",

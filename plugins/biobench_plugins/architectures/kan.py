@@ -378,11 +378,17 @@ class KANPlasticLayer(PlasticLayer):
 
 
 class KAN(Architecture):
-    """A Kolmogorov-Arnold network of pykan KAN layers, 784 -> hidden ... -> 10."""
+    """A Kolmogorov-Arnold network of pykan KAN layers, 784 -> hidden ... -> 10.
+
+    The module is the ``nn.Sequential`` of its plastic layers applied to ``chain_input(x)``,
+    hence ``layer_chain``.
+    """
 
     name = "kan"
     description = "Kolmogorov-Arnold network (pykan B-spline edges), 784 -> hidden ... -> 10"
-    capabilities = frozenset({"differentiable", "feedback", "node_noise", "signals", KAN_CAPABILITY})
+    capabilities = frozenset(
+        {"differentiable", "feedback", "node_noise", "signals", "layer_chain", KAN_CAPABILITY}
+    )
     defaults = {
         "hidden": Hyperparameter(
             [64],
@@ -500,12 +506,16 @@ class KAN(Architecture):
         module = nn.Sequential(*layers)
         return Network(module=module, layers=list(layers), architecture=self)
 
-    def forward(self, module: nn.Module, x: Tensor) -> Tensor:
-        """The node sums of the last layer for inputs in [0, 1] mapped linearly onto ``input_range``."""
+    def chain_input(self, x: Tensor) -> Tensor:
+        """The first layer's input: inputs in [0, 1] mapped linearly onto ``input_range``."""
         low, high = (float(v) for v in self.config["input_range"])
         if (low, high) != (0.0, 1.0):
             x = low + (high - low) * x
-        return module(x)
+        return x
+
+    def forward(self, module: nn.Module, x: Tensor) -> Tensor:
+        """The node sums of the last layer for inputs in [0, 1] mapped linearly onto ``input_range``."""
+        return module(self.chain_input(x))
 
 
 #: Rules for dense layers and their counterparts for KAN layers (named in unsupported reasons).

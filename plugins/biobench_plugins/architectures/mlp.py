@@ -20,7 +20,8 @@ sets them to 0. Everything is drawn from the run's generator, layer by layer.
 from __future__ import annotations
 
 import torch
-from torch import nn
+from torch import Tensor, nn
+from torch.nn import functional as F
 
 from biobench import (
     Architecture,
@@ -36,14 +37,21 @@ ACTIVATIONS = {
     "relu": torch.relu,
     "tanh": torch.tanh,
     "sigmoid": torch.sigmoid,
+    "gelu": F.gelu,
 }
 
 class MLP(Architecture):
-    """A feed-forward network of :class:`PlasticLinear` layers; logits are the last layer's drive."""
+    """A feed-forward network of :class:`PlasticLinear` layers; logits are the last layer's drive.
+
+    The module is the ``nn.Sequential`` of its plastic layers applied to the input itself,
+    hence ``layer_chain`` (``biobench_plugins.capabilities.layer_chain``).
+    """
 
     name = "mlp"
     description = "Multi-layer perceptron, 784 -> hidden ... -> 10, configurable depth, activation and initialisation"
-    capabilities = frozenset({"differentiable", "feedback", "node_noise", "signals", "rate", "dense"})
+    capabilities = frozenset(
+        {"differentiable", "feedback", "node_noise", "signals", "rate", "dense", "layer_chain"}
+    )
     defaults = {
         "hidden": Hyperparameter(
             [256], "the seed study's two-layer MLP; width as in Lillicrap et al. 2016", minimum=1
@@ -51,6 +59,10 @@ class MLP(Architecture):
         "activation": Hyperparameter("relu", "common default for MNIST MLPs", choices=tuple(ACTIVATIONS)),
         **weight_init_options(),
     }
+
+    def chain_input(self, x: Tensor) -> Tensor:
+        """The first layer's input: the batch itself (``layer_chain``)."""
+        return x
 
     def build(self, input_size: int, num_classes: int, generator: torch.Generator) -> Network:
         """Build the layers (PyTorch's default draw from ``generator``), then apply ``init``."""
