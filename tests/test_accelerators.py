@@ -323,6 +323,23 @@ def test_the_spiking_encoding_on_an_accelerator_is_a_deterministic_rate_code():
     assert torch.equal(x.grad, torch.full_like(x, 3.0))  # straight through, once per step
 
 
+def test_the_per_example_angle_on_an_accelerator_masks_the_examples_it_leaves_out():
+    from biobench.metrics.alignment import mean_example_angle
+
+    generator = torch.Generator().manual_seed(0)
+    ours, theirs = torch.randn(32, 5, 3, generator=generator), torch.randn(32, 5, 3, generator=generator)
+    ours[3] = 0.0  # left out: a zero signal
+    theirs[7, 1, 2] = float("nan")  # left out: not finite
+    theirs[9, 0, 0] = float("inf")
+    on_cpu = mean_example_angle(ours, theirs)
+    with simulated_accelerator():
+        masked = mean_example_angle(ours, theirs)
+        assert mean_example_angle(ours[3:4], theirs[3:4]) is None  # no example left
+    assert on_cpu is not None and masked == pytest.approx(on_cpu, rel=1e-12)
+    kept = [i for i in range(32) if i not in (3, 7, 9)]
+    assert on_cpu == pytest.approx(mean_example_angle(ours[kept], theirs[kept]), rel=1e-12)
+
+
 # -- the device audit -----------------------------------------------------------------------------
 
 
@@ -466,6 +483,10 @@ OPTION_VARIANTS = [
     ("snn", "backprop", (("encoding", "current"), ("readout", "membrane_mean"), ("per_step_loss", "sum")), ()),
     ("snn", "feedback_alignment", (("readout", "membrane_last"), ("hidden", [32, 16])), ()),
     ("kan", "backprop", (("first_layer_grid", "input_range"), ("init", "gaussian")), ()),
+    ("mlp", "weight_mirror", (), (("mirror_noise", "uniform"), ("mirror_response", "sigmoid"))),
+    ("ff-mlp", "forward_forward", (), (("negatives", "uniform"),)),
+    ("hopfield", "equilibrium_propagation", (), (("estimator", "random_sign"),)),
+    ("mlp", "difference_target_propagation", (), (("feedback_activation", "linear"),)),
 ]
 
 
