@@ -113,6 +113,41 @@ OPTIMIZER_FLAGS = {
 }
 
 
+def add_accelerator_options(parser: argparse.ArgumentParser) -> None:
+    """``--accelerator`` and ``--devices``: where every run of the command trains."""
+    from biobench.training.devices import ACCELERATORS
+
+    parser.add_argument(
+        "--accelerator", choices=ACCELERATORS, default=None,
+        help="where each run trains: auto (default) a CUDA GPU when torch sees one, else the CPU; cpu; gpu "
+             "(an error before anything runs when there is none). Not part of the run's identity: the same "
+             "run on either device has the same record id; the record's environment says where it ran",
+    )
+    parser.add_argument(
+        "--devices", type=int, metavar="N", default=None,
+        help="devices per run: only 1 is supported (the default); use --jobs (or the ray executor with a GPU "
+             "per task) to run several pairings at once",
+    )
+
+
+def execution_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The run options of ``--accelerator`` / ``--devices`` that were given, checked before anything runs.
+
+    ``gpu`` on a machine without CUDA is an error here (with the local executor; a
+    Ray cluster's GPUs are checked once connected).
+    """
+    from biobench.training import devices
+
+    accelerator, count = getattr(args, "accelerator", None), getattr(args, "devices", None)
+    devices.preflight(accelerator or "auto", 1 if count is None else count, getattr(args, "executor", "local"))
+    options: dict[str, Any] = {}
+    if accelerator is not None:
+        options["accelerator"] = accelerator
+    if count is not None:
+        options["devices"] = count
+    return options
+
+
 def plan_from_args(args: argparse.Namespace, reg: registry_mod.Registry) -> list[Any]:
     """The specs that ``run``'s arguments ask for, every option attached (not yet checked)."""
     from dataclasses import replace
@@ -136,7 +171,7 @@ def plan_from_args(args: argparse.Namespace, reg: registry_mod.Registry) -> list
         batch_size=args.batch_size,
     )
     optimizer = {key: getattr(args, flag) for flag, key in OPTIMIZER_FLAGS.items() if getattr(args, flag) is not None}
-    run_options = {}
+    run_options = execution_options(args)
     if args.threads is not None:
         run_options["threads"] = args.threads
     if args.train_on_validation:
@@ -208,6 +243,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             import ray  # noqa: F401
         except ImportError:
             raise UsageError("the ray executor needs Ray: pip install 'biobench[ray]'") from None
+    execution_options(args)  # an impossible device request fails before plugins load
     reg = _load(args)
     _report_plugin_errors(reg, console)
     specs = plan_from_args(args, reg)
@@ -350,6 +386,7 @@ def cmd_tune(args: argparse.Namespace, console: Console) -> int:
         trials=args.trials, epochs_per_trial=args.epochs_per_trial, profile=args.profile,
         sampler=args.sampler, pruner=args.pruner, seeds=tuple(args.seeds),
     )
+    execution_options(args)
     reg = _load(args)
     _report_plugin_errors(reg, console)
     args.seeds, args.epochs, args.batch_size = [0], None, None
@@ -401,6 +438,8 @@ def cmd_tune(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_reproduce(args: argparse.Namespace, console: Console) -> int:
     """List, run, render or check the published setups that plugins declare."""
+    from dataclasses import replace
+
     from biobench.results import records as records_mod
     from biobench.results import reproductions
     from biobench.training import runner, setups
@@ -435,6 +474,7 @@ def cmd_reproduce(args: argparse.Namespace, console: Console) -> int:
         console.print(f"{len(problems)} reproduction(s) that agreed no longer agree")
         return EXIT_FAILED_RUNS if problems else EXIT_OK
     if not args.render:
+        execution = execution_options(args)  # an impossible device request fails before anything else
         known = {d.setup.id: d for d in declared}
         chosen = list(known) if args.all else list(args.setups or [])
         if not chosen:
@@ -442,7 +482,10 @@ def cmd_reproduce(args: argparse.Namespace, console: Console) -> int:
         unknown = [c for c in chosen if c not in known]
         if unknown:
             raise registry_mod.UnknownNameError("published setup", unknown[0], known)
-        specs = [spec for c in chosen for spec in setups.setup_specs(known[c], args.budget, args.seeds)]
+        specs = [
+            replace(spec, run_options=tuple(sorted({**dict(spec.run_options), **execution}.items())))
+            for c in chosen for spec in setups.setup_specs(known[c], args.budget, args.seeds)
+        ]
         _check_out_dir(out)
         specs = runnable(specs, reg, args.data_dir, console)
         ctx = runner.RunContext(
@@ -550,6 +593,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--train-on-validation", action="store_true",
                    help="train on the validation split too (e.g. all 60,000 MNIST images, as papers do); "
                         "validation metrics are then undefined")
+    add_accelerator_options(r)
     r.add_argument("--executor", choices=EXECUTORS, default="local",
                    help="local: this machine (default); ray: tasks on a Ray cluster (pip install 'biobench[ray]')")
     r.add_argument("--jobs", type=int, metavar="N",
@@ -591,6 +635,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--arch-option", action="append", metavar="KEY=VALUE", help="fixed architecture option (JSON value)")
     t.add_argument("--rule-option", action="append", metavar="KEY=VALUE", help="fixed rule option (JSON value)")
     t.add_argument("--task-option", action="append", metavar="KEY=VALUE", help="fixed task option (JSON value)")
+    add_accelerator_options(t)
     t.add_argument("--executor", choices=EXECUTORS, default="local", help="local (default) or ray: where trials run")
     t.add_argument("--jobs", type=int, metavar="N", help="trials at a time (local worker processes, or Ray tasks)")
     t.add_argument("--address", metavar="ADDR", help="Ray cluster address (with --executor ray)")
@@ -620,6 +665,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="fail (exit 1) when a value that agrees in --out no longer agrees in FRESH_DIR's records")
     rp.add_argument("--data-dir", default=None, help="data root (default: $BIOBENCH_DATA or the user cache)")
     rp.add_argument("--force", action="store_true", help="re-run setups whose records exist")
+    add_accelerator_options(rp)
     rp.add_argument("--executor", choices=EXECUTORS, default="local", help="local (default) or ray")
     rp.add_argument("--jobs", type=int, metavar="N", help="runs at a time")
     rp.set_defaults(func=cmd_reproduce)

@@ -2,7 +2,11 @@
 
 Each pairing is a Ray task asking for its CPUs (and GPUs): one CPU unless the
 architecture or rule class declares a ``resources`` mapping such as
-``{"num_cpus": 2, "num_gpus": 1}`` (the larger request of the two wins). A
+``{"num_cpus": 2, "num_gpus": 1}`` (the larger request of the two wins), and one
+GPU for a run with ``--accelerator gpu``. A task trains on the GPU Ray gave it
+(``ray.get_gpu_ids()``) when its accelerator is ``auto`` or ``gpu``, and never on a
+GPU Ray did not give it. A grid that asks for more GPUs per task than the cluster
+has is an error before any task starts (Ray would wait for them forever). A
 task trains in a scratch folder of its node and returns the record; the driver
 validates it and writes it to ``--out`` as soon as the task finishes, so no
 shared file system is needed and an interrupted sweep resumes. Without an
@@ -34,8 +38,13 @@ from biobench.training import runner
 
 
 def resource_request(spec: runner.RunSpec, registry: Registry) -> dict[str, float]:
-    """The Ray resources of a pairing: ``{"num_cpus": 1, "num_gpus": 0}`` raised by what its classes declare."""
+    """The Ray resources of a pairing: ``{"num_cpus": 1, "num_gpus": 0}`` raised by what its classes declare.
+
+    A run with ``--accelerator gpu`` asks for one GPU.
+    """
     request = {"num_cpus": 1.0, "num_gpus": 0.0}
+    if dict(spec.run_options).get("accelerator") == "gpu":
+        request["num_gpus"] = 1.0
     for kind, name in (("architecture", spec.architecture), ("rule", spec.rule)):
         cls = registry.get(kind, name).cls
         declared = cls.resources or {}
@@ -59,9 +68,29 @@ def ray_pairing_task(spec_data: dict[str, Any], settings_json: str) -> dict[str,
         registry = _TASK_REGISTRIES[settings_json] = settings.load_registry()
     spec = spec_from_dict(spec_data)
     with tempfile.TemporaryDirectory(prefix="biobench-") as scratch:
-        record = runner.execute(spec, settings.context(registry, out_dir=Path(scratch), force=True))
+        ctx = settings.context(registry, out_dir=Path(scratch), force=True)
+        ctx.gpu_available = task_has_gpu()
+        record = runner.execute(spec, ctx)
     record.pop("skipped", None)
     return record
+
+
+def task_has_gpu() -> bool:
+    """Whether Ray gave the running task a GPU (torch then sees it as ``cuda:0``)."""
+    import ray
+
+    return bool(ray.get_gpu_ids())
+
+
+def check_gpus(requests: dict[int, dict[str, float]], cluster: dict[str, float]) -> None:
+    """Raise :class:`ExecutorError` when a task asks for more GPUs than the cluster has in all."""
+    wanted = max((r["num_gpus"] for r in requests.values()), default=0.0)
+    available = float(cluster.get("GPU", 0.0))
+    if wanted > available:
+        raise ExecutorError(
+            f"a task asks for {wanted:g} GPU(s) (--accelerator gpu, or a plugin's resources) but the Ray "
+            f"cluster has {available:g}; start Ray on GPU nodes, or use --accelerator auto or cpu"
+        )
 
 
 def run_ray(
@@ -93,6 +122,12 @@ def run_ray(
     started_here = not ray.is_initialized()
     if started_here:
         _init_ray(ray, address, jobs)
+    try:
+        check_gpus(requests, ray.cluster_resources())
+    except ExecutorError:
+        if started_here:
+            ray.shutdown()
+        raise
     task = ray.remote(ray_pairing_task)
     queue = deque(todo)
     in_flight: dict[Any, tuple[int, runner.RunSpec]] = {}

@@ -15,6 +15,7 @@ included; it is undefined for rules that send none (perturbation, Hebbian).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -35,6 +36,7 @@ from biobench.metrics.base import (
     scalar,
 )
 from biobench.metrics.gradients import OutputSignals, hidden_entry, hidden_mean
+from biobench.plugin_api.accelerators import on_accelerator
 from biobench.plugin_api.interfaces import LearningRule, Network
 
 _CURVE = {"type": "array", "items": {"type": "object", "required": ["epoch", "step"]}}
@@ -222,15 +224,28 @@ def mean_example_angle(ours: Tensor, theirs: Tensor) -> float | None:
     """Mean over examples (the first axis) of the angle between two signals, in degrees, float64.
 
     Examples where either signal is zero or not finite are left out; None when none is left.
+    On an accelerator the examples left out are masked instead of removed (removing them
+    would wait for the device) and the mean is read once; the numbers agree with the
+    CPU's up to the order of the final sum.
     """
     u = ours.detach().reshape(len(ours), -1).to(torch.float64)
     g = theirs.detach().reshape(len(theirs), -1).to(torch.float64)
     nu, ng = torch.linalg.vector_norm(u, dim=1), torch.linalg.vector_norm(g, dim=1)
     keep = (nu > 0) & (ng > 0) & torch.isfinite(u).all(1) & torch.isfinite(g).all(1)
+    if on_accelerator(u.device):
+        return _masked_mean_example_angle(u, g, nu * ng, keep)
     if not bool(keep.any()):
         return None
     cos = ((u[keep] * g[keep]).sum(1) / (nu[keep] * ng[keep])).clamp(-1.0, 1.0)
     return float(torch.rad2deg(torch.arccos(cos)).mean())
+
+
+def _masked_mean_example_angle(u: Tensor, g: Tensor, norms: Tensor, keep: Tensor) -> float | None:
+    """:func:`mean_example_angle` without removing examples: the ones not kept count zero, the mean divides by the kept count."""
+    cos = torch.where(keep, (u * g).sum(1) / torch.where(keep, norms, 1.0), 0.0).clamp(-1.0, 1.0)
+    angles = torch.where(keep, torch.rad2deg(torch.arccos(cos)), 0.0)
+    mean = float(angles.sum() / keep.sum())  # 0 / 0 when no example is kept
+    return None if math.isnan(mean) else mean
 
 
 def _entry(metrics: dict[str, Any], key: str, entry: str) -> float | None:

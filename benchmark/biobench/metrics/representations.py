@@ -112,7 +112,7 @@ def measure(
     """
     indices = probe_indices(data.test_y, num_classes)
     x, y = data.test_x[indices], data.test_y[indices]
-    labels = [int(v) for v in y]
+    labels = [int(v) for v in y.tolist()]  # one copy from the device, not one per label
     state = TrainingState(network, rule) if rule is not None else None
     module = network.module
     was_training = module.training

@@ -10,8 +10,8 @@ the middle of training. :class:`TrainingState` snapshots, and restores exactly:
   step counters; ones created during the measurement are removed);
 * each plastic layer's ``feedback`` and ``drive_noise`` hooks and every module's
   train/eval mode;
-* random number generators: torch's global generator, NumPy's and Python's
-  global state, and every ``torch.Generator`` / ``numpy.random.Generator`` held
+* random number generators: torch's global generator (and CUDA's, once CUDA is
+  in use), NumPy's and Python's global state, and every ``torch.Generator`` / ``numpy.random.Generator`` held
   as an attribute (directly or in a list, tuple or dict) of the rule, the
   architecture, or their modules.
 
@@ -133,6 +133,8 @@ class TrainingState:
         self._hooks = [(layer, layer.feedback, layer.drive_noise) for layer in network.layers]
         self._modes = [(module, module.training) for module in modules]
         self._torch_rng = torch.get_rng_state()
+        # measurements re-seed torch (torch.manual_seed seeds the CUDA generators too)
+        self._cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
         self._numpy_rng = np.random.get_state()
         self._python_rng = random.getstate()
 
@@ -170,5 +172,7 @@ class TrainingState:
             for gen, state in self._generators:
                 _set_generator_state(gen, state)
             torch.set_rng_state(self._torch_rng)
+            if self._cuda_rng is not None:
+                torch.cuda.set_rng_state_all(self._cuda_rng)
             np.random.set_state(self._numpy_rng)
             random.setstate(self._python_rng)

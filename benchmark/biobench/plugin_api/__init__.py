@@ -1,5 +1,6 @@
 """The plugin contract: interfaces, plastic layers, capabilities, hook specifications and discovery."""
 
+from biobench.plugin_api.accelerators import on_accelerator
 from biobench.plugin_api.capabilities import CORE_CAPABILITIES, Capabilities, Capability
 from biobench.plugin_api.hookspecs import hookimpl
 from biobench.plugin_api.hyperparameters import (
@@ -76,5 +77,6 @@ __all__ = [
     "TaskData",
     "accumulate_grad",
     "hookimpl",
+    "on_accelerator",
     "reroute_input_gradient",
 ]

@@ -90,6 +90,13 @@ class Network:
                 layer.feedback = feedback
                 layer.drive_noise = noise
 
+    @property
+    def device(self) -> torch.device:
+        """The device of the network's parameters (the CPU for a network without any)."""
+        for p in self.module.parameters():
+            return p.device
+        return torch.device("cpu")
+
     def plastic_parameters(self) -> list[nn.Parameter]:
         """All parameters of the plastic layers, in layer order."""
         return [p for layer in self.layers for p in layer.parameters()]

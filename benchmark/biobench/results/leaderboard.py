@@ -450,11 +450,14 @@ def markdown_table(rows: list[dict[str, Any]], columns: tuple[Column, ...]) -> s
 
 
 def provenance(records: list[dict[str, Any]]) -> str:
+    """Which records the tables come from: how many, their profiles and seeds (and devices, unless only the CPU)."""
     profiles = sorted({r["profile"] for r in records})
     seeds = sorted({r["seed"] for r in records})
+    devices = sorted({records_mod.device_of(r) for r in records if r["status"] != "unsupported"})
+    where = f"; devices {', '.join(devices)}" if devices and devices != ["cpu"] else ""  # CPU alone: unsaid
     return (
         f"{len(records)} records (profile{'s' if len(profiles) > 1 else ''} {', '.join(profiles) or '—'}; "
-        f"seeds {', '.join(map(str, seeds)) or '—'})"
+        f"seeds {', '.join(map(str, seeds)) or '—'}{where})"
     )
 
 

@@ -12,6 +12,14 @@ versions of the plugins that ran it: ``run_id`` is the run's label
 configuration, so differently configured runs never share a file. ``config_hash``
 covers the versions too: a run whose plugins changed version is run again.
 
+**Device.** Where a run trained (``--accelerator``) is not part of its configuration:
+the same run on a GPU and on a CPU is the same experiment, with the same ``run_id``,
+``config_hash`` and leaderboard row (see :mod:`biobench.training.devices`). The record
+says where it ran: ``environment.device`` (``cpu``, ``cuda:0``), ``environment.device_name``
+and ``environment.precision`` (``float32``), and an explicit request is in
+``overrides.run.accelerator``. Records written before these keys existed ran on the
+CPU; :func:`device_of` reads them so.
+
 **Versions.** Schema version 2 (this one) added the run identity in ``run_id``,
 ``overrides``, ``track``, ``data`` and the per-layer metrics; records of version 1
 are read through :func:`migrate` (their old metrics are kept, and the leaderboard
@@ -91,6 +99,11 @@ SCHEMA: dict[str, Any] = {
         "environment": {
             "type": "object",
             "required": ["packages", "git_revision", "python", "platform"],
+            "properties": {
+                "device": {"type": "string", "pattern": "^(cpu|cuda(:[0-9]+)?|[a-z0-9_]+(:[0-9]+)?)$"},
+                "device_name": {"type": "string"},
+                "precision": {"enum": ["float32"]},
+            },
         },
         "started_at": {"type": "string"},
         "finished_at": {"type": "string"},
@@ -314,6 +327,11 @@ def migrate(record: dict[str, Any]) -> dict[str, Any]:
     out.setdefault("track", "default")
     out.setdefault("overrides", {})
     return out
+
+
+def device_of(record: dict[str, Any]) -> str:
+    """The device a record's run trained on (``cpu`` for records older than ``environment.device``)."""
+    return str(record.get("environment", {}).get("device", "cpu"))
 
 
 def package_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:

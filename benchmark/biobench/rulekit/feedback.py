@@ -60,8 +60,9 @@ def draw_feedback(
     scale: float,
     generator: torch.Generator,
     default_fan_in: int | None = None,
+    device: torch.device | None = None,
 ) -> Tensor:
-    """A fixed random (rows, columns) feedback matrix, drawn from ``generator``.
+    """A fixed random (rows, columns) feedback matrix, drawn from ``generator`` on ``device`` (default: the CPU).
 
     The one helper every rule with random feedback matrices uses: ``init`` is a
     scheme of :data:`FEEDBACK_INITS` with scale ``scale`` (see
@@ -70,7 +71,7 @@ def draw_feedback(
     """
     if init not in FEEDBACK_INITS:
         raise ValueError(f"unknown feedback initialisation {init!r}; known: {', '.join(FEEDBACK_INITS)}")
-    return init_matrix(rows, columns, init, float(scale), generator, default_fan_in=default_fan_in)
+    return init_matrix(rows, columns, init, float(scale), generator, default_fan_in=default_fan_in, device=device)
 
 
 def uniform_feedback(

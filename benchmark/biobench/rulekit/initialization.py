@@ -80,11 +80,13 @@ def init_matrix(
     scale: float,
     generator: torch.Generator,
     default_fan_in: int | None = None,
+    device: torch.device | None = None,
 ) -> Tensor:
     """A ``(rows, columns)`` float32 matrix drawn from ``scheme`` with scale ``scale`` (module docstring).
 
     ``default_fan_in`` sets ``n`` of the ``default`` scheme (``columns`` if None); the
-    other schemes take their fans from the shape. Raises ValueError for an unknown
+    other schemes take their fans from the shape. The matrix is made on ``device``
+    (default: the CPU), which must be ``generator``'s. Raises ValueError for an unknown
     scheme, a scale that is not positive and finite, or an empty shape.
     """
     if rows < 1 or columns < 1:
@@ -94,8 +96,8 @@ def init_matrix(
     if scheme == "default":
         # the arithmetic of biobench's original feedback matrices, kept bit for bit
         bound = init_bound_or_std(scheme, scale, rows, columns, default_fan_in)
-        return (torch.rand(rows, columns, generator=generator) * 2.0 - 1.0) * bound
-    matrix = torch.empty(rows, columns)
+        return (torch.rand(rows, columns, generator=generator, device=device) * 2.0 - 1.0) * bound
+    matrix = torch.empty(rows, columns, device=device)
     if scheme == "uniform":
         return matrix.uniform_(-scale, scale, generator=generator)
     if scheme == "gaussian":

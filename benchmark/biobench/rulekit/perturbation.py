@@ -16,10 +16,17 @@ WERFEL_2005 = (
 )
 
 
-def derived_generator(generator: torch.Generator) -> torch.Generator:
-    """A new generator seeded by one draw from ``generator`` (a rule's own noise source)."""
+def derived_generator(generator: torch.Generator, device: torch.device | str | None = None) -> torch.Generator:
+    """A new generator on ``device`` (default: the CPU) seeded by one draw from ``generator``.
+
+    A rule's own noise source: pass the parameters' device (``network.device`` in
+    ``bind``) and draw with ``device=`` set, so noise is drawn where it is used. The
+    seed is the same on every device; the numbers a CUDA generator draws from it are
+    not the CPU's.
+    """
     seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-    return torch.Generator().manual_seed(seed)
+    created = torch.Generator() if device is None else torch.Generator(device=device)
+    return created.manual_seed(seed)
 
 
 def per_example_losses(loss_fn: LossFn, logits: Tensor, y: Tensor) -> Tensor:
@@ -55,13 +62,13 @@ class NodePerturbationRule(LearningRule):
     parameter update (:meth:`apply_drive_gradient`; by default the dense one with
     the clean pass's pre-synaptic activity) and which signals they need
     (:meth:`check_signal`). The noise comes from the rule's own generator, seeded
-    from the run's; ``config["sigma"]`` is the noise scale.
+    from the run's, on the network's device; ``config["sigma"]`` is the noise scale.
     """
 
     def bind(self, network: Network, generator: torch.Generator) -> None:
-        """Create the rule's own noise generator, seeded from ``generator``."""
+        """Create the rule's own noise generator on the network's device, seeded from ``generator``."""
         super().bind(network, generator)
-        self.noise_generator = derived_generator(generator)
+        self.noise_generator = derived_generator(generator, network.device)
 
     @torch.no_grad()
     def compute_update(self, x: Tensor, y: Tensor, loss_fn: LossFn) -> tuple[Tensor, Tensor]:
@@ -87,7 +94,9 @@ class NodePerturbationRule(LearningRule):
             self.check_signal(layer, signal)
             shape = signal.drive.shape[1:] if signal.time_major else signal.drive.shape
             noises.append(
-                torch.randn(shape, generator=self.noise_generator, dtype=signal.drive.dtype) * sigma
+                torch.randn(
+                    shape, generator=self.noise_generator, dtype=signal.drive.dtype, device=signal.drive.device
+                ) * sigma
             )
         saved = [layer.drive_noise for layer in layers]
         try:

@@ -80,7 +80,7 @@ class DifferenceTargetPropagationRule(LearningRule):
             std = (2.0 / (rows + columns)) ** 0.5  # Xavier normal (Glorot & Bengio 2010)
             self.feedback_matrices[str(index)] = nn.Parameter(torch.randn(rows, columns, generator=generator) * std)
             self.feedback_biases[str(index)] = nn.Parameter(torch.zeros(rows))
-        self.noise_generator = derived_generator(generator)
+        self.noise_generator = derived_generator(generator, network.device)  # noise drawn where the activities are
 
     def inverse(self, index: int, activity: Tensor) -> Tensor:
         """``g_index(activity)``: layer ``index``'s activity (0-based index >= 1) mapped to layer ``index - 1``'s."""
@@ -100,9 +100,11 @@ class DifferenceTargetPropagationRule(LearningRule):
         return targets[::-1]
 
     def reconstruction_noise(self, like: Tensor) -> Tensor:
-        """``N(0, sigma^2)`` noise shaped like ``like``, from the rule's own generator."""
+        """``N(0, sigma^2)`` noise shaped like ``like``, from the rule's own generator, on its device."""
         sigma = float(self.config["sigma"])
-        return torch.randn(like.shape, generator=self.noise_generator, dtype=like.dtype) * sigma
+        return torch.randn(
+            like.shape, generator=self.noise_generator, dtype=like.dtype, device=self.noise_generator.device
+        ) * sigma
 
     def reconstruction_scale(self) -> float:
         """``1 / max(sigma, 0.02)^2``, the normalisation of the reconstruction losses in Meulemans et al. 2020's code."""

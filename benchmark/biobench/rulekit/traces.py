@@ -22,7 +22,7 @@ def exponential_trace(spikes: Tensor, decay: float) -> Tensor:
     before ``t`` weighted by ``decay ** (t - t_spike)``.
     """
     steps = spikes.shape[0]
-    t = torch.arange(steps, dtype=spikes.dtype)
+    t = torch.arange(steps, dtype=spikes.dtype, device=spikes.device)
     lag = t[:, None] - t[None, :]
-    kernel = torch.where(lag >= 0, decay ** lag.clamp(min=0), torch.zeros((), dtype=spikes.dtype))
+    kernel = torch.where(lag >= 0, decay ** lag.clamp(min=0), torch.zeros((), dtype=spikes.dtype, device=spikes.device))
     return (kernel @ spikes.reshape(steps, -1)).reshape(spikes.shape)

@@ -10,7 +10,9 @@ class TensorBatches:
     """Mini-batches sliced from in-memory tensors, reshuffled each epoch from a seeded generator.
 
     An iterable with ``len``; Lightning accepts it as a data loader. No per-sample
-    Python work: one index permutation per epoch and one gather per batch.
+    Python work: one index permutation per epoch and one gather per batch. The
+    permutation is drawn on the CPU (the same shuffles on every device) and moved to
+    the tensors' device once per epoch, so batches are gathered where the data lives.
     """
 
     def __init__(self, x: Tensor, y: Tensor, batch_size: int, shuffle: bool, seed: int = 0) -> None:
@@ -27,7 +29,7 @@ class TensorBatches:
     def __iter__(self):
         n = len(self.x)
         if self.shuffle:
-            order = torch.randperm(n, generator=self.generator)
+            order = torch.randperm(n, generator=self.generator).to(self.x.device)
             for start in range(0, n, self.batch_size):
                 idx = order[start : start + self.batch_size]
                 yield self.x[idx], self.y[idx]

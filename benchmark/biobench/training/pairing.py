@@ -58,6 +58,7 @@ class PairingModule(pl.LightningModule):
         config: dict[str, Any],
         optimizer: OptimizerSettings | None = None,
         evaluate_test: bool = True,
+        sync_every_minibatch: bool = True,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -68,6 +69,7 @@ class PairingModule(pl.LightningModule):
         self.eval_sets = eval_sets
         self.optimizer_settings = optimizer or OptimizerSettings.resolve(rule.optimizer)
         self.evaluate_test = evaluate_test
+        self.sync_every_minibatch = sync_every_minibatch
         self.save_hyperparameters(config, ignore=["network", "rule", "task", "eval_sets"])
         self.history: dict[str, list[float]] = {
             "epoch": [], "train_loss": [], "train_acc": [], "val_acc": [], "test_acc": [],
@@ -79,8 +81,8 @@ class PairingModule(pl.LightningModule):
         self._epoch_start = 0.0
 
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
-        """Batches are in-memory CPU tensors: move them only when training elsewhere."""
-        if device.type == "cpu":
+        """Batches are slices of the run's splits, which already live on the run's device: move only strays."""
+        if device.type == "cpu" or all(t.device == device for pair in batch for t in pair):
             return batch
         return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
@@ -102,7 +104,14 @@ class PairingModule(pl.LightningModule):
         self._epoch_start = time.perf_counter()
 
     def training_step(self, block: list[tuple[Tensor, Tensor]], block_idx: int) -> None:
-        """One rule update per mini-batch ``(x, y)`` of ``block``."""
+        """One rule update per mini-batch ``(x, y)`` of ``block``.
+
+        The loss is checked before every optimiser step (``sync_every_minibatch``, the
+        CPU) or once after the block (:meth:`_deferred_block`, accelerators).
+        """
+        if not self.sync_every_minibatch:
+            self._deferred_block(block)
+            return
         optimizer = self.optimizers()
         rule, loss_fn = self.rule, self.task.loss
         sum_loss, correct, seen = self._sum_loss, self._correct, self._seen  # one attribute write per block
@@ -119,6 +128,49 @@ class PairingModule(pl.LightningModule):
             correct += int((self.task.predict(logits) == y).sum())
             seen += n
         self._sum_loss, self._correct, self._seen = sum_loss, correct, seen
+
+    def _deferred_block(self, block: list[tuple[Tensor, Tensor]]) -> None:
+        """The updates of a block with two reads of device values in all: the losses and the correct count.
+
+        The per-batch losses stay on the device until the block ends; they are then
+        read as Python floats and summed in the same order as the per-mini-batch path,
+        so the epoch's statistics are the same numbers. A non-finite loss raises
+        :class:`Diverged` with the step of its mini-batch; the updates after it in the
+        block have run on the diverged weights, which are discarded with the run. An
+        error raised by such an update is reported as the divergence that caused it.
+        """
+        optimizer = self.optimizers()
+        rule, loss_fn = self.rule, self.task.loss
+        first_step = self.global_step
+        losses: list[Tensor] = []
+        correct: Tensor | None = None
+        try:
+            for x, y in block:
+                optimizer.zero_grad(set_to_none=True)
+                loss, logits = rule.compute_update(x, y, loss_fn)
+                losses.append(loss.detach().reshape(()))
+                optimizer.step()
+                rule.after_step()
+                hits = (self.task.predict(logits) == y).sum()
+                correct = hits if correct is None else correct + hits
+        except Exception:
+            self._check_losses(losses, first_step)
+            raise
+        values = self._check_losses(losses, first_step)
+        sum_loss = self._sum_loss
+        for value, (_, y) in zip(values, block, strict=True):
+            sum_loss += value * len(y)
+        self._sum_loss = sum_loss
+        self._correct += 0 if correct is None else int(correct)
+        self._seen += sum(len(y) for _, y in block)
+
+    def _check_losses(self, losses: list[Tensor], first_step: int) -> list[float]:
+        """The losses as floats (one read); raise :class:`Diverged` at the first non-finite one."""
+        values = torch.stack(losses).tolist() if losses else []
+        for index, value in enumerate(values):
+            if not math.isfinite(value):
+                raise Diverged(self.current_epoch, first_step + index, "training loss")
+        return values
 
     @torch.no_grad()
     def evaluate(self, x: Tensor, y: Tensor) -> tuple[float | None, float | None]:

@@ -32,6 +32,7 @@ from biobench.plugin_api.optimization import OPTIMIZER_OPTIONS, OptimizerSetting
 from biobench.plugin_api.registry import Registered, Registry
 from biobench.results import records
 from biobench.results.store import ResultStore
+from biobench.training import devices
 from biobench.training.batches import BatchBlocks, TensorBatches
 from biobench.training.measuring import MeasurementCallback
 from biobench.training.pairing import MINIBATCHES_PER_STEP, Diverged, PairingModule
@@ -50,7 +51,9 @@ class RunSpec:
     """One requested run: names, seed, profile and the options that differ from the defaults.
 
     ``run_options`` change the profile's budget (keys of
-    :data:`biobench.training.profiles.RUN_KEYS`), ``optimizer_options`` the optimiser
+    :data:`biobench.training.profiles.RUN_KEYS`) or say where the run executes
+    (``accelerator``, ``devices``: :mod:`biobench.training.devices`; recorded, but not
+    part of the configuration that identifies the run), ``optimizer_options`` the optimiser
     (keys of :data:`biobench.plugin_api.optimization.OPTIMIZER_OPTIONS`). ``track``
     names the leaderboard track (``default``, or ``tuned`` for a configuration chosen
     by ``biobench tune``); ``provenance`` is JSON text saying where the run comes from
@@ -99,6 +102,8 @@ class Resolved:
     profile: Profile
     optimizer: OptimizerSettings
     config: dict[str, Any]
+    #: ``auto``, ``cpu`` or ``gpu`` (:data:`biobench.training.devices.ACCELERATORS`); not in ``config``.
+    accelerator: str = "auto"
 
     @property
     def run_id(self) -> str:
@@ -128,6 +133,8 @@ class RunContext:
     measurement_factories: list[Callable[..., Any]] = field(default_factory=default_measurement_factories)
     #: Where warnings about the results folder go (e.g. an invalid record moved aside).
     warn: Callable[[str], None] | None = None
+    #: Whether a GPU may be used (None: ask torch); a Ray task says whether Ray gave it one.
+    gpu_available: bool | None = None
 
     @property
     def store(self) -> ResultStore:
@@ -208,14 +215,18 @@ def resolve(spec: RunSpec, registry: Registry) -> Resolved:
     for owner in (arch_cls, rule_cls):
         profile = profile.with_overrides(owner.run_overrides.get(spec.profile, {}))
     explicit = {k: v for k, v in (("epochs", spec.epochs), ("batch_size", spec.batch_size)) if v is not None}
-    profile = profile.with_overrides({**dict(spec.run_options), **explicit})
+    run_options = dict(spec.run_options)
+    execution = {key: run_options.pop(key) for key in devices.EXECUTION_KEYS if key in run_options}
+    accelerator = execution.get("accelerator", "auto")
+    devices.check_request(accelerator, execution.get("devices", 1))
+    profile = profile.with_overrides({**run_options, **explicit})
     config = {
         "task": _plugin_ref(task_entry, task.config),
         "architecture": _plugin_ref(arch_entry, architecture.config),
         "rule": _plugin_ref(rule_entry, rule_config),
         "run": {**profile.as_dict(), "seed": spec.seed, "optimizer": optimizer.as_dict()},
     }
-    return Resolved(spec, task, architecture, rule_cls, profile, optimizer, config)
+    return Resolved(spec, task, architecture, rule_cls, profile, optimizer, config, accelerator)
 
 
 def _subset(x: torch.Tensor, y: torch.Tensor, n: int | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -267,6 +278,12 @@ def load_task_data(task: Task, data_dir: str | None, profile: Profile) -> TaskDa
     vx, vy = _subset(val_x, val_y, profile.val_subset)
     sx, sy = _subset(data.test_x, data.test_y, profile.test_subset)
     return TaskData(tx, ty, vx, vy, sx, sy, info=info)
+
+
+def data_on(data: TaskData, device: torch.device) -> TaskData:
+    """The splits of ``data`` on ``device``, moved once per run (the same tensors when already there)."""
+    splits = (data.train_x, data.train_y, data.val_x, data.val_y, data.test_x, data.test_y)
+    return TaskData(*(t.to(device) for t in splits), info=data.info)
 
 
 @contextlib.contextmanager
@@ -337,6 +354,15 @@ def _quiet_lightning():
 
 
 def _train(resolved: Resolved, ctx: RunContext, record: dict[str, Any]) -> None:
+    """Resolve the run's device (recorded in ``environment``) and train there."""
+    device = devices.resolve_device(resolved.accelerator, ctx.gpu_available)
+    record["environment"].update(devices.describe(device))
+    with devices.device_settings(device):
+        _train_on(device, resolved, ctx, record)
+
+
+def _train_on(device: torch.device, resolved: Resolved, ctx: RunContext, record: dict[str, Any]) -> None:
+    """Train on ``device``: weights and the rule's state drawn on the CPU from the seed, then moved."""
     import pytorch_lightning as pl
     from pytorch_lightning.loggers import CSVLogger
 
@@ -345,11 +371,13 @@ def _train(resolved: Resolved, ctx: RunContext, record: dict[str, Any]) -> None:
     )
     rule_cls = resolved.rule_cls
     torch.manual_seed(spec.seed)
-    data = load_task_data(task, ctx.data_dir, profile)
-    generator = torch.Generator().manual_seed(spec.seed)
+    data = data_on(load_task_data(task, ctx.data_dir, profile), device)
+    generator = torch.Generator().manual_seed(spec.seed)  # CPU: the same initial state on every device
     network = architecture.build(task.input_size, task.output_size, generator)
+    network.module.to(device)
     rule = rule_cls(**config["rule"]["config"])
-    rule.bind(network, generator)
+    rule.bind(network, generator)  # the rule's buffers drawn on the CPU, its noise generators on ``device``
+    rule.to(device)
     module = PairingModule(
         network,
         rule,
@@ -358,6 +386,7 @@ def _train(resolved: Resolved, ctx: RunContext, record: dict[str, Any]) -> None:
         config=config,
         optimizer=resolved.optimizer,
         evaluate_test=profile.evaluate_test,
+        sync_every_minibatch=not devices.defer_syncs(device),
     )
     train_batches = TensorBatches(data.train_x, data.train_y, profile.batch_size, shuffle=True, seed=spec.seed)
     steps_per_epoch = len(train_batches)
@@ -375,11 +404,12 @@ def _train(resolved: Resolved, ctx: RunContext, record: dict[str, Any]) -> None:
         "train_examples": len(data.train_x), "val_examples": len(data.val_x),
         "test_examples": len(data.test_x), **data.info,
     }
+    accelerator, trainer_devices = devices.lightning_accelerator(device)
     with _quiet_lightning():
         trainer = pl.Trainer(
             max_epochs=profile.epochs,
-            accelerator="cpu",
-            devices=1,
+            accelerator=accelerator,
+            devices=trainer_devices,
             logger=CSVLogger(ctx.out_dir / "logs", name=resolved.run_id, version=records.config_hash(config)),
             callbacks=callbacks,
             enable_checkpointing=False,
@@ -388,7 +418,8 @@ def _train(resolved: Resolved, ctx: RunContext, record: dict[str, Any]) -> None:
             num_sanity_val_steps=0,
             limit_val_batches=0,
             log_every_n_steps=max(steps_per_epoch, 1),
-            deterministic=False,
+            # CPU kernels are deterministic; on CUDA, device_settings asks for deterministic algorithms
+            deterministic=False if device.type == "cpu" else None,
         )
         started = time.perf_counter()
         try:

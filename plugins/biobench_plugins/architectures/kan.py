@@ -120,6 +120,7 @@ from biobench import (
     PlasticLayer,
     hookimpl,
     init_matrix,
+    on_accelerator,
     reroute_input_gradient,
 )
 
@@ -235,11 +236,13 @@ class KANPlasticLayer(PlasticLayer):
         When every input shares one grid and ``x`` needs no gradient, ``B_batch`` is
         evaluated once per distinct value of ``x`` and the result gathered (the same
         elementwise computation, so the same numbers): MNIST pixels take at most 256
-        values, which makes the first layer several times faster.
+        values, which makes the first layer several times faster. Not on an accelerator:
+        finding the distinct values there waits for the device, and the direct evaluation
+        gives the same numbers.
         """
         from kan.spline import B_batch
 
-        if not x.requires_grad and bool((self.grid == self.grid[:1]).all()):
+        if not x.requires_grad and not on_accelerator(x.device) and bool((self.grid == self.grid[:1]).all()):
             values, inverse = torch.unique(x, return_inverse=True)
             if values.numel() * DISTINCT_VALUE_RATIO <= x.numel():
                 table = B_batch(values.unsqueeze(1), self.grid[:1], k=self.spline_order)[:, 0, :]
@@ -341,7 +344,9 @@ class KANPlasticLayer(PlasticLayer):
         x = self._last_input
         if x is None:
             lo, hi = self.grid[:, self.spline_order], self.grid[:, -1 - self.spline_order]
-            steps = torch.linspace(0, 1, self.num_basis - self.spline_order + 1, dtype=self.grid.dtype)
+            steps = torch.linspace(
+                0, 1, self.num_basis - self.spline_order + 1, dtype=self.grid.dtype, device=self.grid.device
+            )
             x = (lo.unsqueeze(0) + (hi - lo).unsqueeze(0) * steps.unsqueeze(1)).to(self.weight.device)
         return self.edge_derivatives_mean(x)
 

@@ -48,7 +48,11 @@ angle is null.
 
 **Deterministic encoding.** The Bernoulli spikes of a batch are drawn from a
 generator seeded by ``(encoding seed, CRC-32 of the batch's bytes)``; the encoding
-seed is drawn from the run's generator at ``build``. The same batch therefore
+seed is drawn from the run's generator at ``build``. On an accelerator the same
+idea runs on the device without copying the batch to the host: the uniform numbers
+are a counter-based hash of ``(encoding seed, a hash of the batch's bits, position)``
+(:func:`device_uniform`), so the spikes there differ from the CPU's but keep every
+property below. The same batch therefore
 always gets the same spike trains within a run, so a rule's update and the
 reference gradient measured on a batch see identical input spikes, and two
 forward passes of a perturbation rule differ only by the perturbation. Different
@@ -109,6 +113,7 @@ from biobench import (
     PublishedValue,
     hookimpl,
     initialize_linear,
+    on_accelerator,
     reroute_input_gradient,
     weight_init_options,
     with_step_outputs,
@@ -142,16 +147,61 @@ def rate_encode(x: Tensor, num_steps: int, seed: int) -> Tensor:
 
     The generator is seeded by ``seed`` and the CRC-32 of ``x``'s bytes, so the same
     input always gets the same spikes. If ``x`` requires a gradient, the spikes pass
-    it straight through (``d spike / d x = 1``).
+    it straight through (``d spike / d x = 1``). On an accelerator the uniform numbers
+    come from :func:`device_uniform` instead, computed where ``x`` lives.
     """
-    values = x.detach().to("cpu", torch.float32).contiguous()
-    checksum = zlib.crc32(values.numpy().tobytes())
-    generator = torch.Generator().manual_seed((seed * 4_294_967_311 + checksum) % _SEED_MODULUS)
-    uniform = torch.rand((num_steps, *values.shape), generator=generator, dtype=values.dtype)
-    spikes = (uniform < values.clamp(0.0, 1.0)).to(device=x.device, dtype=x.dtype)
+    if on_accelerator(x.device):
+        values = x.detach().to(torch.float32)
+        uniform = device_uniform(values, num_steps, seed)
+        spikes = (uniform < values.clamp(0.0, 1.0)).to(dtype=x.dtype)
+    else:
+        values = x.detach().to("cpu", torch.float32).contiguous()
+        checksum = zlib.crc32(values.numpy().tobytes())
+        generator = torch.Generator().manual_seed((seed * 4_294_967_311 + checksum) % _SEED_MODULUS)
+        uniform = torch.rand((num_steps, *values.shape), generator=generator, dtype=values.dtype)
+        spikes = (uniform < values.clamp(0.0, 1.0)).to(device=x.device, dtype=x.dtype)
     if x.requires_grad:
         spikes = spikes + (x - x.detach())
     return spikes
+
+
+_LOW16, _LOW32 = 0xFFFF, 0xFFFFFFFF
+
+
+def _mul32(x: Tensor, constant: int) -> Tensor:
+    """``x * constant mod 2**32`` for int64 ``x`` in [0, 2**32), in 16-bit halves (no int64 overflow)."""
+    high = (((x >> 16) * constant) & _LOW16) << 16
+    return (high + (x & _LOW16) * constant) & _LOW32
+
+
+def hash32(x: Tensor) -> Tensor:
+    """A 32-bit integer mixer (Wellons' lowbias32) on int64 tensors holding values in [0, 2**32)."""
+    x = x ^ (x >> 16)
+    x = _mul32(x, 0x7FEB352D)
+    x = x ^ (x >> 15)
+    x = _mul32(x, 0x846CA68B)
+    return x ^ (x >> 16)
+
+
+def device_uniform(values: Tensor, num_steps: int, seed: int) -> Tensor:
+    """Uniform numbers in [0, 1) of shape ``(num_steps, *values.shape)``, a function of ``values``' bits, on their device.
+
+    ``key = hash32(sum_j hash32(bits_j xor hash32(j)) mod 2**32 xor seed bits)``: the
+    batch's content, order included, and the encoding seed; element ``i`` of the result
+    is ``hash32(hash32(i xor key) + key) / 2**32`` to 24 bits (exact in float32).
+    Integer arithmetic only, the same on every device; nothing is read back to the host.
+    """
+    flat = values.contiguous().view(torch.int32).reshape(-1).to(torch.int64) & _LOW32
+    position = torch.arange(flat.numel(), device=values.device, dtype=torch.int64)
+    content = hash32(flat ^ hash32(position & _LOW32)).sum() & _LOW32
+    seed_bits = hash32(torch.tensor(seed & _LOW32, device=values.device)) ^ ((seed >> 32) & _LOW32)
+    key = hash32(content ^ hash32(seed_bits & _LOW32))
+    steps = []
+    for t in range(num_steps):  # one step at a time: int64 temporaries of one step's size
+        index = position + t * flat.numel()
+        mixed = hash32(((hash32((index & _LOW32) ^ key)) + key) & _LOW32)
+        steps.append((mixed >> 8).to(torch.float32) * (1.0 / (1 << 24)))
+    return torch.stack(steps).reshape(num_steps, *values.shape)
 
 
 class LeakyLinear(PlasticLinear):
@@ -204,8 +254,9 @@ class LeakyLinear(PlasticLinear):
         """Spikes for a ``(time, batch, in)`` train from rest, or one step for ``(batch, in)``."""
         if x.dim() not in (2, 3):
             raise ValueError(f"{self.layer_name}: expected (time, batch, in) or (batch, in), got {tuple(x.shape)}")
-        if x.dim() == 2 and not x.requires_grad and not x.any():
-            # event-driven: a step without input spikes costs no synaptic computation
+        if x.dim() == 2 and not x.requires_grad and not on_accelerator(x.device) and not x.any():
+            # event-driven on the CPU: a step without input spikes costs no synaptic computation
+            # (on an accelerator, asking whether there is any spike would wait for the device)
             drive = torch.zeros(x.shape[0], self.out_features, dtype=self.weight.dtype, device=x.device)
             if self.bias is not None:
                 drive = drive + self.bias

@@ -115,9 +115,9 @@ class ForwardForward(LearningRule):
         return build_optimizer([g for g in groups if g["params"]], settings)
 
     def bind(self, network: Network, generator: torch.Generator) -> None:
-        """Create the generator of the negative labels."""
+        """Create the generator of the negative labels, on the network's device (where the labels are drawn)."""
         super().bind(network, generator)
-        self.negative_generator = derived_generator(generator)
+        self.negative_generator = derived_generator(generator, network.device)
 
     def negative_labels(self, logits: Tensor, y: Tensor) -> Tensor:
         """One wrong label per example: in proportion to ``softmax(logits)`` over the wrong ones, or uniformly."""

@@ -195,7 +195,7 @@ class SalFeedbackAlignment(FeedbackPathwayRule):
             self.register_buffer(f"feedback_{index}", matrix)
             self.register_buffer(f"pending_change_{index}", torch.zeros_like(matrix))
             self._buffer_of[layer.layer_name] = f"feedback_{index}"
-        self.noise_generator = derived_generator(generator)
+        self.noise_generator = derived_generator(generator, network.device)
 
     def feedback_matrix(self, layer: PlasticLayer) -> Tensor:
         """The current (plastic) feedback matrix of ``layer``."""
@@ -203,7 +203,9 @@ class SalFeedbackAlignment(FeedbackPathwayRule):
 
     def _noise(self, steps: int, trials: int, units: int) -> Tensor:
         mean, std = float(self.config["noise_mean"]), float(self.config["noise_std"])
-        return mean + std * torch.randn(steps, trials, units, generator=self.noise_generator)
+        return mean + std * torch.randn(
+            steps, trials, units, generator=self.noise_generator, device=self.noise_generator.device
+        )
 
     @torch.no_grad()
     def noise_driven_spikes(self, index: int) -> tuple[Tensor, Tensor]:
@@ -216,9 +218,9 @@ class SalFeedbackAlignment(FeedbackPathwayRule):
         trials = int(self.config["noise_trials"])
         steps = int(self.config["noise_burn_in"]) + int(self.config["noise_steps"])
         saved = [(layer, layer.drive_noise, layer.feedback) for layer in (lower, upper)]
-        silent_input = torch.zeros(trials, lower.in_features)
-        low_previous = torch.zeros(trials, lower.out_features)
-        up_previous = torch.zeros(trials, upper.out_features)
+        silent_input = torch.zeros(trials, lower.in_features, device=feedback.device)
+        low_previous = torch.zeros(trials, lower.out_features, device=feedback.device)
+        up_previous = torch.zeros(trials, upper.out_features, device=feedback.device)
         low_spikes, up_spikes = [], []
         try:
             for layer in (lower, upper):

@@ -73,16 +73,16 @@ class SignSymmetry(FeedbackPathwayRule):
         if magnitude == "unit":
             return
         if magnitude == "batch_random":
-            self.magnitude_generator = derived_generator(generator)
+            self.magnitude_generator = derived_generator(generator, network.device)  # drawn where they are used
         for index, layer in enumerate(self.feedback_layers(), start=1):
             name = f"magnitude_{index}"
             self.register_buffer(name, self._draw(layer, generator))
             self._magnitude_of[layer.layer_name] = name
 
-    def _draw(self, layer: PlasticLayer, generator: torch.Generator) -> Tensor:
+    def _draw(self, layer: PlasticLayer, generator: torch.Generator, device: torch.device | None = None) -> Tensor:
         return draw_feedback(
             layer.out_features, layer.in_features, self.config["feedback_init"],
-            float(self.config["feedback_scale"]), generator, default_fan_in=layer.in_features,
+            float(self.config["feedback_scale"]), generator, default_fan_in=layer.in_features, device=device,
         ).abs()
 
     def feedback_matrix(self, layer: PlasticLayer) -> Tensor:
@@ -95,7 +95,8 @@ class SignSymmetry(FeedbackPathwayRule):
         """Redraw the magnitudes (``batch_random``), then backprop's local updates through ``B``."""
         if self.config["magnitude"] == "batch_random":
             for layer in self.feedback_layers():
-                getattr(self, self._magnitude_of[layer.layer_name]).copy_(self._draw(layer, self.magnitude_generator))
+                magnitudes = self._draw(layer, self.magnitude_generator, self.magnitude_generator.device)
+                getattr(self, self._magnitude_of[layer.layer_name]).copy_(magnitudes)
         return super().compute_update(x, y, loss_fn)
 
 

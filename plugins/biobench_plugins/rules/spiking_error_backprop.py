@@ -21,11 +21,11 @@ from biobench import (
 )
 
 
-def regular_spike_train(rate: float, steps: int) -> Tensor:
+def regular_spike_train(rate: float, steps: int, device: torch.device | None = None) -> Tensor:
     """A (steps,) train with evenly spaced spikes at ``rate`` per step: ``floor((t+1) r) - floor(t r)``."""
     if not 0.0 <= rate <= 1.0:
         raise ValueError(f"a spike rate per step must be in [0, 1], got {rate}")
-    counts = torch.floor(torch.arange(steps + 1, dtype=torch.float64) * rate)
+    counts = torch.floor(torch.arange(steps + 1, dtype=torch.float64, device=device) * rate)
     return (counts[1:] - counts[:-1]).to(torch.float32)
 
 
@@ -155,6 +155,7 @@ class SpikingErrorBackprop(LearningRule):
         if any(t <= 0 for t in thresholds):
             raise ValueError("hidden error thresholds must be positive (all-zero weights above a layer?)")
         self.register_buffer("hidden_error_thresholds", torch.tensor(thresholds, dtype=torch.float64))
+        self._thresholds = thresholds  # the same values as numbers: read at every step without a device sync
 
     @torch.no_grad()
     def error_spikes(self, signals: list, y: Tensor) -> list[Tensor]:
@@ -163,13 +164,13 @@ class SpikingErrorBackprop(LearningRule):
         output = signals[-1].post
         steps = output.shape[0]
         target = nn.functional.one_hot(y, layers[-1].out_features).to(output.dtype)
-        train = regular_spike_train(float(self.config["target_rate"]), steps).to(output.dtype)
+        train = regular_spike_train(float(self.config["target_rate"]), steps, output.device).to(output.dtype)
         target_spikes = train[:, None, None] * target[None]
         errors: list[Tensor] = [signed_error_spikes(target_spikes - output, 1.0)]
         for index in range(len(layers) - 1, 0, -1):
             gate = has_fired(signals[index - 1].post)
             current = (errors[0] @ layers[index].weight) * gate
-            threshold = float(self.hidden_error_thresholds[index - 1])
+            threshold = self._thresholds[index - 1]
             errors.insert(0, signed_error_spikes(current, threshold))
         return errors
 

@@ -143,9 +143,10 @@ class WeightMirror(FeedbackPathwayRule):
             if index == 0:
                 continue
             matrix = uniform_feedback(layer.out_features, layer.in_features, layer.in_features, scale, generator)
-            self.register_buffer(f"feedback_{index}", matrix)
+            # drawn on the CPU, mirrored where the forward weights are (the warm-up steps below)
+            self.register_buffer(f"feedback_{index}", matrix.to(network.device))
             self._buffer_of[layer.layer_name] = f"feedback_{index}"
-        self.noise_generator = derived_generator(generator)
+        self.noise_generator = derived_generator(generator, network.device)
         for _ in range(int(self.config["mirror_warmup_steps"])):
             self.mirror()
 
@@ -154,12 +155,13 @@ class WeightMirror(FeedbackPathwayRule):
         return getattr(self, self._buffer_of[layer.layer_name])
 
     def mirror_noise(self, samples: int, units: int) -> Tensor:
-        """``(samples, units)`` zero-mean noise of standard deviation ``mirror_sigma`` from the rule's generator."""
+        """``(samples, units)`` zero-mean noise of standard deviation ``mirror_sigma`` from the rule's generator, on its device."""
         sigma = float(self.config["mirror_sigma"])
         if self.config["mirror_noise"] == "uniform":
             half_width = sigma * math.sqrt(3.0)
-            return (torch.rand(samples, units, generator=self.noise_generator) * 2.0 - 1.0) * half_width
-        return torch.randn(samples, units, generator=self.noise_generator) * sigma
+            uniform = torch.rand(samples, units, generator=self.noise_generator, device=self.noise_generator.device)
+            return (uniform * 2.0 - 1.0) * half_width
+        return torch.randn(samples, units, generator=self.noise_generator, device=self.noise_generator.device) * sigma
 
     def hebbian_term(self, layer: PlasticLayer, noise: Tensor) -> Tensor:
         """``(1/n) sum_n y_n^T xi_n`` for noise ``xi`` (n, in) at ``layer``'s input, shape (out, in)."""

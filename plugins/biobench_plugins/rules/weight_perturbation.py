@@ -53,9 +53,9 @@ class WeightPerturbation(LearningRule):
     }
 
     def bind(self, network: Network, generator: torch.Generator) -> None:
-        """Create the rule's own noise generator, seeded from ``generator``."""
+        """Create the rule's own noise generator on the network's device, seeded from ``generator``."""
         super().bind(network, generator)
-        self.noise_generator = derived_generator(generator)
+        self.noise_generator = derived_generator(generator, network.device)
 
     @torch.no_grad()
     def compute_update(self, x: Tensor, y: Tensor, loss_fn: LossFn) -> tuple[Tensor, Tensor]:
@@ -72,7 +72,7 @@ class WeightPerturbation(LearningRule):
         try:
             for _ in range(count):
                 noises = [
-                    torch.randn(p.shape, generator=self.noise_generator, dtype=p.dtype) * sigma
+                    torch.randn(p.shape, generator=self.noise_generator, dtype=p.dtype, device=p.device) * sigma
                     for p in params
                 ]
                 for p, noise in zip(params, noises, strict=True):
