@@ -16,10 +16,15 @@ def run_context(out, data_dir, extra=(), **kwargs) -> runner.RunContext:
     return runner.RunContext(registry=registry, out_dir=out, data_dir=data_dir, **kwargs)
 
 
+def _measured_by_the_machine(key: str) -> bool:
+    """Wall-clock times (``*time*_s``) and memory high-water marks (``peak_rss*``): what the load decides."""
+    return ("time" in key and key.endswith("_s")) or key.startswith("peak_rss")
+
+
 def without_timings(value: Any) -> Any:
-    """``value`` without wall-clock entries (``*time*_s`` keys such as ``time_per_epoch_s``), recursively."""
+    """``value`` without wall-clock and memory entries (``time_per_epoch_s``, ``peak_rss_bytes``...), recursively."""
     if isinstance(value, dict):
-        return {k: without_timings(v) for k, v in value.items() if not ("time" in k and k.endswith("_s"))}
+        return {k: without_timings(v) for k, v in value.items() if not _measured_by_the_machine(k)}
     if isinstance(value, list):
         return [without_timings(v) for v in value]
     return value

@@ -306,17 +306,17 @@ def test_intervals_and_the_paired_comparison_with_the_reference():
     assert rows["backprop"]["vs_reference"] == ""
 
 
-def test_the_headline_matrix_puts_rules_against_architectures_and_prefers_the_tuned_track():
+def test_the_headline_matrices_put_rules_against_architectures_tuned_track_first():
     recs = [
         _configured("mlp", "backprop", 0, 0.97, reference=True), _configured("kan", "backprop", 0, 0.90, reference=True),
         _configured("mlp", "fa", 0, 0.95), _configured("kan", "fa", 0, 0.88),
         make_record("kan", "hebb", 0, status="unsupported", reason="needs dense"),
         _configured("mlp", "fa", 0, 0.96, track="tuned"), _configured("mlp", "backprop", 0, 0.975, track="tuned", reference=True),
     ]
-    (block,) = lb.headline(lb.summarise(recs))
+    block, default_block = lb.headline(lb.summarise(recs))
     assert block["track"] == "tuned" and block["architectures"] == ["mlp"]
-    (default_block,) = lb.headline(lb.summarise([r for r in recs if r.get("track") != "tuned"]))
-    assert default_block["architectures"] == ["kan", "mlp"]
+    assert default_block["track"] == "default" and default_block["architectures"] == ["kan", "mlp"]
+    assert lb.headline(lb.summarise([r for r in recs if r.get("track") != "tuned"])) == [default_block]
     assert [row["rule"] for row in default_block["rows"]] == ["backprop", "fa", "hebb"]
     table = lb.markdown_matrix(default_block)
     assert "| fa | 88.00 | 95.00 |" in table and "| hebb |  |  |" in table

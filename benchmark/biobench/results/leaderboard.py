@@ -378,18 +378,18 @@ def _groups(frame: pd.DataFrame) -> list[tuple[tuple[str, str, str, str], list[d
 def headline(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """The rules x architectures matrix of each (task, profile): test accuracy of the headline configurations.
 
-    The tuned track when it has rows for the (task, profile), the defaults track
-    otherwise. Each entry: task, profile, track, architectures, and rows of
+    One matrix per track with rows for the (task, profile): the tuned track first
+    (usually tuned on some architectures only), then the defaults track, which covers
+    every architecture. Each entry: task, profile, track, architectures, and rows of
     ``{"rule", "family", "cells": {architecture: row or None}}``; a pairing without
     an ``ok`` result has its row with its status and reason, and a pairing never
     run has None.
     """
     out = []
     rows = [r for r in _rows(frame) if is_primary(r)]
-    for task, profile in sorted({(r["task"], r["profile"]) for r in rows}):
-        here = [r for r in rows if (r["task"], r["profile"]) == (task, profile)]
-        track = "tuned" if any(r["track"] == "tuned" for r in here) else "default"
-        here = [r for r in here if r["track"] == track]
+    blocks = sorted({(r["task"], r["profile"], r["track"]) for r in rows}, key=lambda b: (b[0], b[1], TRACK_ORDER.get(b[2], 9)))
+    for task, profile, track in blocks:
+        here = [r for r in rows if (r["task"], r["profile"], r["track"]) == (task, profile, track)]
         architectures = sorted({r["architecture"] for r in here})
         cells: dict[str, dict[str, Any]] = {}
         families: dict[str, str | None] = {}
