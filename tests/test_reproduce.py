@@ -12,7 +12,7 @@ from biobench.cli import main
 from biobench.results import reproductions
 from biobench.training import runner, setups
 from biobench.training.setups import epochs_for, setup_specs
-from biobench_plugins.tasks.mnist_setups import AKROUT_ACCURACY, FRENKEL_ERROR, MNIST_SETUPS
+from biobench_plugins.tasks.mnist import AKROUT_ACCURACY, FRENKEL_ERROR, MNIST_SETUPS
 
 
 def generator(seed: int) -> torch.Generator:

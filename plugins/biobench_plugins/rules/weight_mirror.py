@@ -132,7 +132,7 @@ class WeightMirror(FeedbackPathwayRule):
         ),
     }
     # Its published setup (Akrout et al.'s code and logs) is declared with the other rules' of the
-    # same source by the MNIST task (biobench_plugins/tasks/mnist_setups.py).
+    # same source by the MNIST task (biobench_plugins/tasks/mnist.py).
 
     def bind(self, network: Network, generator: torch.Generator) -> None:
         """Draw the initial feedback matrices and the mirror-noise generator, then run the warm-up mirror steps."""
