@@ -323,6 +323,46 @@ def test_the_spiking_encoding_on_an_accelerator_is_a_deterministic_rate_code():
     assert torch.equal(x.grad, torch.full_like(x, 3.0))  # straight through, once per step
 
 
+def test_the_competitive_network_on_an_accelerator_repeats_only_the_quiet_images():
+    from biobench_plugins.architectures.competitive_snn import CompetitiveSpikingNetwork
+    from biobench_plugins.rules.stdp_competitive import diehl_cook_stdp
+
+    arch = CompetitiveSpikingNetwork(neurons=3, presentation_ms=100.0, min_spikes=5, max_presentations=3)
+    network = arch.build(6, 2, torch.Generator().manual_seed(0))
+    module = network.module
+    with torch.no_grad():
+        network.layers[0].weight.fill_(1.5)
+    x = torch.linspace(0, 1, 8)[:, None].repeat(1, 6)  # row 0 silent, row 7 white
+    with simulated_accelerator():
+        counts, trains = module.respond(x, adapt=False, record=True)
+        again, _ = module.respond(x.clone(), adapt=False, record=False)
+        rounds = [module.present(x, module.max_rate_hz + r * module.rate_step_hz, False, True, r) for r in range(3)]
+    assert torch.equal(counts, again)  # the same batch gets the same spikes
+    # each image keeps the first presentation that reached min_spikes, else the last one
+    chosen = []
+    for image in range(8):
+        reached = [r for r in range(3) if float(rounds[r][0][image].sum()) >= 5]
+        chosen.append(reached[0] if reached else 2)
+    assert len(set(chosen)) == 3  # the case exercises every round
+    for image, r in enumerate(chosen):
+        assert torch.equal(counts[image], rounds[r][0][image])
+        for kept, drawn in zip(trains, rounds[r][1], strict=True):
+            assert torch.equal(kept[:, image], drawn[:, image])
+    pre, drive, post = trains
+    assert set(pre.unique().tolist()) <= {0.0, 1.0} and float(pre[:, 0].sum()) == 0.0  # a black image never fires
+    torch.testing.assert_close(drive, pre @ network.layers[0].weight.detach().t())
+    assert torch.equal(post.sum(0), counts)
+    # the STDP's dense sums on an accelerator are the CPU's sparse ones
+    generator = torch.Generator().manual_seed(0)
+    spikes_in = (torch.rand(30, 3, 4, generator=generator) < 0.2).float()
+    spikes_out = (torch.rand(30, 3, 2, generator=generator) < 0.3).float()
+    on_cpu = diehl_cook_stdp(spikes_in, spikes_out, 0.5, 1e-4, 1e-2, 20.0, 20.0, 40.0)
+    with simulated_accelerator():
+        dense = diehl_cook_stdp(spikes_in, spikes_out, 0.5, 1e-4, 1e-2, 20.0, 20.0, 40.0)
+    assert float(on_cpu.abs().max()) > 0
+    torch.testing.assert_close(dense, on_cpu)
+
+
 def test_the_per_example_angle_on_an_accelerator_masks_the_examples_it_leaves_out():
     from biobench.metrics.alignment import mean_example_angle
 

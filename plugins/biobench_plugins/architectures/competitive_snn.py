@@ -49,6 +49,18 @@ membranes is taken after the conductances of the previous step (Brian 1 may
 integrate the linear equations exactly). The input Poisson spikes of a batch are
 drawn from a generator seeded by (encoding seed, CRC-32 of the batch's bytes,
 presentation), so a batch always gets the same spikes.
+
+**On an accelerator** the same network runs without reading the device: the input
+spikes come from a counter-based hash of (encoding seed, presentation, a hash of
+the batch's bits, step, pixel) computed where the batch lives
+(``biobench_plugins.architectures.snn.keyed_uniform``), so a batch still always
+gets the same spikes, but not the CPU's; the input conductances are the dense
+product of the spikes with the weights (the CPU adds the rows of the pixels that
+fired); and every repeat presentation simulates the whole batch and keeps the new
+response only for the images still below ``min_spikes`` (asking whether any image
+is left would wait for the device): each image keeps, as on the CPU, the first
+presentation that reached ``min_spikes`` (else the last), at the cost of
+``max_presentations`` presentations of every batch.
 """
 
 from __future__ import annotations
@@ -59,7 +71,8 @@ import zlib
 import torch
 from torch import Tensor, nn
 
-from biobench import Architecture, Hyperparameter, Network, PlasticLayer, hookimpl
+from biobench import Architecture, Hyperparameter, Network, PlasticLayer, hookimpl, on_accelerator
+from biobench_plugins.architectures.snn import content_key, keyed_uniform
 
 ASSIGNED_READOUT = "assigned_readout"
 CODE = "Diehl & Cook's code (peter-u-diehl/stdp-mnist, Diehl&Cook_spiking_MNIST.py)"
@@ -131,14 +144,20 @@ class CompetitiveSpikingModule(nn.Module):
     def scores(self, counts: Tensor) -> Tensor:
         """Per-class mean spike count of the assigned neurons, (batch, classes); 0 for a class without neurons."""
         assigned = self.assignments >= 0
-        one_hot = torch.zeros(counts.shape[1], self.num_classes, dtype=counts.dtype, device=counts.device)
-        one_hot[assigned, self.assignments[assigned]] = 1.0
+        classes = nn.functional.one_hot(self.assignments.clamp(min=0), self.num_classes)
+        one_hot = (classes * assigned[:, None]).to(device=counts.device, dtype=counts.dtype)
         return (counts @ one_hot) / one_hot.sum(0).clamp(min=1.0)
 
     def _generator(self, x: Tensor, presentation: int) -> torch.Generator:
+        """The CPU's input spike generator: seeded by the encoding seed, the CRC-32 of ``x``'s bytes and ``presentation``."""
         checksum = zlib.crc32(x.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
         seed = (self.encoding_seed * 4_294_967_311 + checksum * 7919 + presentation) % _SEED_MODULUS
         return torch.Generator().manual_seed(seed)
+
+    def _key(self, x: Tensor, presentation: int) -> Tensor:
+        """An accelerator's input spike key, on ``x``'s device: a hash of the encoding seed, ``presentation`` and ``x``'s bits."""
+        seed = (self.encoding_seed * 4_294_967_311 + presentation) % _SEED_MODULUS
+        return content_key(x.detach().to(torch.float32), seed)
 
     @torch.no_grad()
     def present(self, x: Tensor, rate_hz: float, adapt: bool, record: bool, presentation: int = 0):
@@ -148,23 +167,30 @@ class CompetitiveSpikingModule(nn.Module):
         (time, batch, ·) input spikes, conductance increments and excitatory spikes.
         ``adapt``: thresholds grow by ``theta_plus`` per spike during the presentation.
         """
-        batch, neurons = x.shape[0], self.synapses.out_features
+        batch, neurons, device = x.shape[0], self.synapses.out_features, x.device
         weight_t = self.synapses.weight.detach().t().contiguous()  # (inputs, neurons)
         dt = self.dt
-        generator = self._generator(x, presentation)
-        rows, columns = torch.nonzero(x > 0, as_tuple=True)
-        probability = (x[rows, columns] * rate_hz * dt / 1000.0).clamp(max=1.0)
+        if on_accelerator(device):  # dense spikes from a hash on the device (see the module docstring)
+            key = self._key(x, presentation)
+            probability = (x * rate_hz * dt / 1000.0).clamp(max=1.0)
+        else:  # the pixels that can fire, and the CPU's generator
+            key = None
+            generator = self._generator(x, presentation)
+            rows, columns = torch.nonzero(x > 0, as_tuple=True)
+            probability = (x[rows, columns] * rate_hz * dt / 1000.0).clamp(max=1.0)
         decay_ge, decay_gi = math.exp(-dt / TAU_GE), math.exp(-dt / TAU_GI)
         refractory_e, refractory_i = round(REFRACTORY_E / dt), round(REFRACTORY_I / dt)
-        v_e = torch.full((batch, neurons), V_REST_E)
-        v_i = torch.full((batch, neurons), V_REST_I)
-        ge_e, gi_e, ge_i = torch.zeros(batch, neurons), torch.zeros(batch, neurons), torch.zeros(batch, neurons)
-        wait_e = torch.zeros(batch, neurons)
-        wait_i = torch.zeros(batch, neurons)
+        v_e = torch.full((batch, neurons), V_REST_E, device=device)
+        v_i = torch.full((batch, neurons), V_REST_I, device=device)
+        ge_e = torch.zeros(batch, neurons, device=device)
+        gi_e = torch.zeros(batch, neurons, device=device)
+        ge_i = torch.zeros(batch, neurons, device=device)
+        wait_e = torch.zeros(batch, neurons, device=device)
+        wait_i = torch.zeros(batch, neurons, device=device)
         theta = self.theta.expand(batch, neurons).clone()
-        counts = torch.zeros(batch, neurons)
+        counts = torch.zeros(batch, neurons, device=device)
         trains = ([], [], []) if record else None
-        for _ in range(self.steps):
+        for step in range(self.steps):
             v_e = v_e + dt / TAU_E * ((V_REST_E - v_e) + ge_e * (E_EXC - v_e) + gi_e * (E_INH_E - v_e))
             v_i = v_i + dt / TAU_I * ((V_REST_I - v_i) + ge_i * (E_EXC - v_i))
             ge_e.mul_(decay_ge)
@@ -182,15 +208,20 @@ class CompetitiveSpikingModule(nn.Module):
             counts.add_(s_e)
             if adapt:
                 theta.add_(self.theta_plus * s_e)
-            fired = torch.rand(probability.shape, generator=generator) < probability
-            increment = torch.zeros(batch, neurons)
-            increment.index_add_(0, rows[fired], weight_t[columns[fired]])
+            if key is not None:
+                pre = (keyed_uniform(key, step * x.numel(), tuple(x.shape)) < probability).to(weight_t.dtype)
+                increment = pre @ weight_t
+            else:
+                fired = torch.rand(probability.shape, generator=generator) < probability
+                increment = torch.zeros(batch, neurons)
+                increment.index_add_(0, rows[fired], weight_t[columns[fired]])
+                if record:
+                    pre = torch.zeros(batch, x.shape[1])
+                    pre[rows[fired], columns[fired]] = 1.0
             ge_e.add_(increment)
             ge_i.add_(self.excitatory_to_inhibitory * s_e)
             gi_e.add_(self.inhibitory_to_excitatory * (s_i.sum(1, keepdim=True) - s_i))
             if record:
-                pre = torch.zeros(batch, x.shape[1])
-                pre[rows[fired], columns[fired]] = 1.0
                 trains[0].append(pre)
                 trains[1].append(increment)
                 trains[2].append(s_e)
@@ -203,9 +234,24 @@ class CompetitiveSpikingModule(nn.Module):
         """Present ``x``, again at a higher rate for images with fewer than ``min_spikes`` spikes.
 
         Returns the spike counts of each image's last presentation and, with
-        ``record``, that presentation's (time, batch, ·) trains.
+        ``record``, that presentation's (time, batch, ·) trains. On an accelerator
+        every repeat presents the whole batch and keeps the images still below
+        ``min_spikes`` (no read of the device to find them).
         """
         counts, trains = self.present(x, self.max_rate_hz, adapt, record)
+        if on_accelerator(x.device):
+            rate = self.max_rate_hz
+            for presentation in range(1, self.max_presentations):
+                rate += self.rate_step_hz
+                pending = counts.sum(1) < self.min_spikes
+                again, again_trains = self.present(x, rate, adapt, record, presentation)
+                counts = torch.where(pending[:, None], again, counts)
+                if record:
+                    trains = tuple(
+                        torch.where(pending[None, :, None], new, kept)
+                        for kept, new in zip(trains, again_trains, strict=True)
+                    )
+            return counts, trains
         pending = torch.nonzero(counts.sum(1) < self.min_spikes).flatten()
         rate = self.max_rate_hz
         for presentation in range(1, self.max_presentations):

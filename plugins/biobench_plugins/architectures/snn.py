@@ -93,6 +93,7 @@ stored in every record. ``full`` uses the defaults.
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -187,21 +188,37 @@ def device_uniform(values: Tensor, num_steps: int, seed: int) -> Tensor:
     """Uniform numbers in [0, 1) of shape ``(num_steps, *values.shape)``, a function of ``values``' bits, on their device.
 
     ``key = hash32(sum_j hash32(bits_j xor hash32(j)) mod 2**32 xor seed bits)``: the
-    batch's content, order included, and the encoding seed; element ``i`` of the result
-    is ``hash32(hash32(i xor key) + key) / 2**32`` to 24 bits (exact in float32).
-    Integer arithmetic only, the same on every device; nothing is read back to the host.
+    batch's content, order included, and the encoding seed (:func:`content_key`);
+    element ``i`` of the result is ``hash32(hash32(i xor key) + key) / 2**32`` to 24
+    bits, exact in float32 (:func:`keyed_uniform`). Integer arithmetic only, the same
+    on every device; nothing is read back to the host.
     """
+    key, shape = content_key(values, seed), tuple(values.shape)
+    # one step at a time: int64 temporaries of one step's size
+    return torch.stack([keyed_uniform(key, t * values.numel(), shape) for t in range(num_steps)])
+
+
+def content_key(values: Tensor, seed: int) -> Tensor:
+    """A 0-dim int64 key in [0, 2**32) on ``values``' device: a hash of their float32 bits (order included) and ``seed``."""
     flat = values.contiguous().view(torch.int32).reshape(-1).to(torch.int64) & _LOW32
     position = torch.arange(flat.numel(), device=values.device, dtype=torch.int64)
     content = hash32(flat ^ hash32(position & _LOW32)).sum() & _LOW32
     seed_bits = hash32(torch.tensor(seed & _LOW32, device=values.device)) ^ ((seed >> 32) & _LOW32)
-    key = hash32(content ^ hash32(seed_bits & _LOW32))
-    steps = []
-    for t in range(num_steps):  # one step at a time: int64 temporaries of one step's size
-        index = position + t * flat.numel()
-        mixed = hash32(((hash32((index & _LOW32) ^ key)) + key) & _LOW32)
-        steps.append((mixed >> 8).to(torch.float32) * (1.0 / (1 << 24)))
-    return torch.stack(steps).reshape(num_steps, *values.shape)
+    return hash32(content ^ hash32(seed_bits & _LOW32))
+
+
+def keyed_uniform(key: Tensor, start: int, shape: tuple[int, ...]) -> Tensor:
+    """Elements ``start``, ``start + 1``, ... of :func:`content_key` ``key``'s uniform sequence, as a ``shape`` tensor.
+
+    Element ``i`` is ``hash32(hash32(i xor key) + key) / 2**32`` to 24 bits, on
+    ``key``'s device; consecutive ranges continue one sequence, so a simulation can
+    draw its steps one at a time.
+    """
+    count = math.prod(shape)
+    index = torch.arange(start, start + count, device=key.device, dtype=torch.int64)
+    mixed = hash32(((hash32((index & _LOW32) ^ key)) + key) & _LOW32)
+    uniform = (mixed >> 8).to(torch.float32) * (1.0 / (1 << 24))
+    return uniform.reshape(shape)
 
 
 class LeakyLinear(PlasticLinear):

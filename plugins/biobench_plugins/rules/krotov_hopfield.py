@@ -24,7 +24,7 @@ def lebesgue_currents(pre: Tensor, weight: Tensor, p: float) -> Tensor:
 def ranking_activity(currents: Tensor, rank: int, delta: float) -> Tensor:
     """``g``: 1 for each example's strongest unit, ``-delta`` for its ``rank``-th strongest, 0 otherwise."""
     order = torch.topk(currents, rank, dim=1).indices
-    rows = torch.arange(currents.shape[0])
+    rows = torch.arange(currents.shape[0], device=currents.device)
     g = torch.zeros_like(currents)
     g[rows, order[:, rank - 1]] = -delta
     g[rows, order[:, 0]] = 1.0

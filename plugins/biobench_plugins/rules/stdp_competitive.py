@@ -16,6 +16,7 @@ from biobench import (
     PublishedValue,
     accumulate_grad,
     hookimpl,
+    on_accelerator,
 )
 
 CODE = "Diehl & Cook's code (peter-u-diehl/stdp-mnist, Diehl&Cook_spiking_MNIST.py)"
@@ -49,6 +50,11 @@ def diehl_cook_stdp(
     ``x_pre`` including ``t``'s pre-synaptic spikes and ``post2_before`` the
     ``post2`` trace just before this spike (so a neuron's first spike never
     potentiates: a triplet-like term).
+
+    On the CPU the sums run over the rows (step, example) with a potentiating spike
+    and over the input spikes only; on an accelerator, whose device would have to
+    be read to find them, they are dense products over all rows (the same sums, in
+    another order).
     """
     steps = pre.shape[0]
     x_pre = nearest_spike_trace(pre, math.exp(-dt / tau_pre))
@@ -61,11 +67,16 @@ def diehl_cook_stdp(
     rows = steps * pre.shape[1]
     pre_flat, x_flat = pre.reshape(rows, -1), x_pre.reshape(rows, -1)
     pairing = (post * post2_before).reshape(rows, -1)
+    post1_flat = post1_before.reshape(rows, -1)
+    if on_accelerator(pre.device):
+        potentiation = pairing.t() @ x_flat
+        depression = (pre_flat > 0).to(post1_flat.dtype).t() @ post1_flat
+        return nu_post * potentiation - nu_pre * depression.t()
     active = torch.nonzero(pairing.sum(1) > 0).flatten()
     potentiation = pairing[active].t() @ x_flat[active]
     spike_rows, spike_inputs = torch.nonzero(pre_flat > 0, as_tuple=True)
-    depression = torch.zeros(pre.shape[2], post.shape[2], dtype=pre.dtype)
-    depression.index_add_(0, spike_inputs, post1_before.reshape(rows, -1)[spike_rows])
+    depression = torch.zeros(pre.shape[2], post.shape[2], dtype=pre.dtype, device=pre.device)
+    depression.index_add_(0, spike_inputs, post1_flat[spike_rows])
     return nu_post * potentiation - nu_pre * depression.t()
 
 
@@ -229,15 +240,20 @@ class StdpCompetitive(LearningRule):
         """Clip and normalise the weights, update the thresholds and the class assignments."""
         self._normalise()
         module = self.network.module
-        examples = float(self.pending_examples.sum())
+        per_example = (float(module.presentation_ms) + float(self.config["rest_ms"])) / float(self.config["tau_theta"])
+        window = float(self.config["assignment_window"])
+        if on_accelerator(self.pending_examples.device):  # the decays as device scalars: no read of the count
+            examples = self.pending_examples.sum()
+            decay, keep = torch.exp(-per_example * examples), torch.exp(-examples / window)
+        else:
+            examples = float(self.pending_examples.sum())
+            decay, keep = math.exp(-per_example * examples), math.exp(-examples / window)
         with torch.no_grad():
-            per_example = (float(module.presentation_ms) + float(self.config["rest_ms"])) / float(self.config["tau_theta"])
-            module.theta.mul_(math.exp(-per_example * examples)).add_(module.theta_plus * self.pending_spikes)
-            keep = math.exp(-examples / float(self.config["assignment_window"]))
+            module.theta.mul_(decay).add_(module.theta_plus * self.pending_spikes)
             self.class_responses.mul_(keep).add_(self.pending_responses)
             self.class_examples.mul_(keep).add_(self.pending_examples)
             mean = self.class_responses / self.class_examples.clamp(min=1e-12)[:, None]
-            mean[self.class_examples <= 0] = -1.0
+            mean = torch.where((self.class_examples <= 0)[:, None], -1.0, mean)
             best, label = mean.max(0)
             module.assignments.copy_(torch.where(best > 0, label, torch.full_like(label, -1)))
             for buffer in (self.pending_responses, self.pending_examples, self.pending_spikes):
