@@ -18,8 +18,9 @@
 #   1. the defaults track: `biobench run --all --profile ci --seeds $SEEDS` (default
 #      "0 1 2 3 4") into a fresh folder;
 #   2. the tuned track: `biobench tune $TUNE --seeds $SEEDS` (default "--arch mlp
-#      --profile ci --trials 8 --jobs 2": every rule the MLP supports, 8 trials each,
-#      chosen on validation, the best options re-run on the seeds);
+#      --profile ci --trials 8 --epochs-per-trial 1 --jobs 2": every rule the MLP
+#      supports, 8 trials of one ci epoch each, chosen on validation, the best options
+#      re-run on the seeds with the whole ci budget);
 #   3. replaces the records in leaderboard/results (and the trial records in
 #      leaderboard/results/tuning) with them, renders everything with `biobench
 #      leaderboard` and checks the result with `--check`.
@@ -28,7 +29,8 @@
 #   BIOBENCH         the biobench command (default `biobench`)
 #   BIOBENCH_DATA    MNIST root (default ../shared/datasets beside the repository, if it exists)
 #   SEEDS            seeds of `refresh` (default "0 1 2 3 4")
-#   TUNE             what `refresh` tunes (default "--arch mlp --profile ci --trials 8 --jobs 2";
+#   TUNE             what `refresh` tunes (default "--arch mlp --profile ci --trials 8
+#                    --epochs-per-trial 1 --jobs 2";
 #                    "none": keep no tuned track)
 #   FRESH_DIR        where fresh records go (default a new temporary folder)
 #   GRID             the pairings and profile to run (default "--all --profile ci --jobs 2":
@@ -82,7 +84,7 @@ case "$mode" in
     ;;
   refresh)
     read -r -a seeds <<< "${SEEDS:-0 1 2 3 4}"
-    tune_spec=${TUNE:---arch mlp --profile ci --trials 8 --jobs 2}
+    tune_spec=${TUNE:---arch mlp --profile ci --trials 8 --epochs-per-trial 1 --jobs 2}
     echo "== fresh run of the grid (${grid[*]}), seeds ${seeds[*]}, into $fresh"
     run_grid "${seeds[@]}"
     if [ "$tune_spec" != none ]; then
