@@ -291,7 +291,8 @@ def test_network_device_is_the_parameters_device(registry):
 
 
 def test_the_spiking_encoding_on_an_accelerator_is_a_deterministic_rate_code():
-    from biobench_plugins.architectures.snn import device_uniform, hash32, rate_encode
+    from biobench import hash32
+    from biobench_plugins.architectures.snn import device_uniform, rate_encode
 
     # lowbias32 on a few words, computed by hand with Python integers (mod 2**32)
     def reference(x):

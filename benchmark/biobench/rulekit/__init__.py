@@ -12,6 +12,7 @@ from biobench.rulekit.feedback import (
     feedback_init_options,
     uniform_feedback,
 )
+from biobench.rulekit.hashing import content_key, hash32, keyed_uniform
 from biobench.rulekit.hebbian import clamped_signals
 from biobench.rulekit.initialization import (
     BIAS_INITS,
@@ -44,6 +45,9 @@ __all__ = [
     "NodePerturbationRule",
     "PlasticityOptimizer",
     "clamped_signals",
+    "content_key",
+    "hash32",
+    "keyed_uniform",
     "decay_per_step",
     "derived_generator",
     "draw_feedback",

@@ -53,7 +53,7 @@ presentation), so a batch always gets the same spikes.
 **On an accelerator** the same network runs without reading the device: the input
 spikes come from a counter-based hash of (encoding seed, presentation, a hash of
 the batch's bits, step, pixel) computed where the batch lives
-(``biobench_plugins.architectures.snn.keyed_uniform``), so a batch still always
+(``biobench.keyed_uniform``, as the rate-coded network's), so a batch still always
 gets the same spikes, but not the CPU's; the input conductances are the dense
 product of the spikes with the weights (the CPU adds the rows of the pixels that
 fired); and every repeat presentation simulates the whole batch and keeps the new
@@ -71,8 +71,16 @@ import zlib
 import torch
 from torch import Tensor, nn
 
-from biobench import Architecture, Hyperparameter, Network, PlasticLayer, hookimpl, on_accelerator
-from biobench_plugins.architectures.snn import content_key, keyed_uniform
+from biobench import (
+    Architecture,
+    Hyperparameter,
+    Network,
+    PlasticLayer,
+    content_key,
+    hookimpl,
+    keyed_uniform,
+    on_accelerator,
+)
 
 ASSIGNED_READOUT = "assigned_readout"
 CODE = "Diehl & Cook's code (peter-u-diehl/stdp-mnist, Diehl&Cook_spiking_MNIST.py)"

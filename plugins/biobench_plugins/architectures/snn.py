@@ -93,7 +93,6 @@ stored in every record. ``full`` uses the defaults.
 
 from __future__ import annotations
 
-import math
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -112,8 +111,10 @@ from biobench import (
     PaperSetup,
     PlasticLinear,
     PublishedValue,
+    content_key,
     hookimpl,
     initialize_linear,
+    keyed_uniform,
     on_accelerator,
     reroute_input_gradient,
     weight_init_options,
@@ -166,24 +167,6 @@ def rate_encode(x: Tensor, num_steps: int, seed: int) -> Tensor:
     return spikes
 
 
-_LOW16, _LOW32 = 0xFFFF, 0xFFFFFFFF
-
-
-def _mul32(x: Tensor, constant: int) -> Tensor:
-    """``x * constant mod 2**32`` for int64 ``x`` in [0, 2**32), in 16-bit halves (no int64 overflow)."""
-    high = (((x >> 16) * constant) & _LOW16) << 16
-    return (high + (x & _LOW16) * constant) & _LOW32
-
-
-def hash32(x: Tensor) -> Tensor:
-    """A 32-bit integer mixer (Wellons' lowbias32) on int64 tensors holding values in [0, 2**32)."""
-    x = x ^ (x >> 16)
-    x = _mul32(x, 0x7FEB352D)
-    x = x ^ (x >> 15)
-    x = _mul32(x, 0x846CA68B)
-    return x ^ (x >> 16)
-
-
 def device_uniform(values: Tensor, num_steps: int, seed: int) -> Tensor:
     """Uniform numbers in [0, 1) of shape ``(num_steps, *values.shape)``, a function of ``values``' bits, on their device.
 
@@ -196,29 +179,6 @@ def device_uniform(values: Tensor, num_steps: int, seed: int) -> Tensor:
     key, shape = content_key(values, seed), tuple(values.shape)
     # one step at a time: int64 temporaries of one step's size
     return torch.stack([keyed_uniform(key, t * values.numel(), shape) for t in range(num_steps)])
-
-
-def content_key(values: Tensor, seed: int) -> Tensor:
-    """A 0-dim int64 key in [0, 2**32) on ``values``' device: a hash of their float32 bits (order included) and ``seed``."""
-    flat = values.contiguous().view(torch.int32).reshape(-1).to(torch.int64) & _LOW32
-    position = torch.arange(flat.numel(), device=values.device, dtype=torch.int64)
-    content = hash32(flat ^ hash32(position & _LOW32)).sum() & _LOW32
-    seed_bits = hash32(torch.tensor(seed & _LOW32, device=values.device)) ^ ((seed >> 32) & _LOW32)
-    return hash32(content ^ hash32(seed_bits & _LOW32))
-
-
-def keyed_uniform(key: Tensor, start: int, shape: tuple[int, ...]) -> Tensor:
-    """Elements ``start``, ``start + 1``, ... of :func:`content_key` ``key``'s uniform sequence, as a ``shape`` tensor.
-
-    Element ``i`` is ``hash32(hash32(i xor key) + key) / 2**32`` to 24 bits, on
-    ``key``'s device; consecutive ranges continue one sequence, so a simulation can
-    draw its steps one at a time.
-    """
-    count = math.prod(shape)
-    index = torch.arange(start, start + count, device=key.device, dtype=torch.int64)
-    mixed = hash32(((hash32((index & _LOW32) ^ key)) + key) & _LOW32)
-    uniform = (mixed >> 8).to(torch.float32) * (1.0 / (1 << 24))
-    return uniform.reshape(shape)
 
 
 class LeakyLinear(PlasticLinear):
