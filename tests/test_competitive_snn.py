@@ -174,6 +174,9 @@ def test_pairings_of_the_competitive_network(registry):
     for name in ("snn", "mlp"):
         reason = registry.unsupported_reason(registry.get("architecture", name).cls(), StdpCompetitive, task)
         assert reason is not None and "assigned_readout" in reason
+    # a rule that needs nothing of the architecture still cannot assign neurons to classes
+    reason = registry.unsupported_reason(arch, registry.get("rule", "weight_perturbation").cls, task)
+    assert reason is not None and "every logit stays 0" in reason and "assigned_readout" in reason
 
 
 @pytest.mark.slow

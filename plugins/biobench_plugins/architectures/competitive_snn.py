@@ -67,6 +67,7 @@ from __future__ import annotations
 
 import math
 import zlib
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -335,3 +336,20 @@ class CompetitiveSpikingNetwork(Architecture):
 def biobench_register_architectures() -> list[type[Architecture]]:
     """Register Diehl & Cook's competitive spiking network."""
     return [CompetitiveSpikingNetwork]
+
+
+@hookimpl
+def biobench_pairing_unsupported(
+    architecture: Any, rule: type[Any], task: Any, capabilities: dict[str, str]
+) -> str | None:
+    """A rule that does not keep the neuron-to-class assignments leaves every logit at 0."""
+    if not isinstance(architecture, CompetitiveSpikingNetwork):
+        return None
+    if ASSIGNED_READOUT in set(getattr(rule, "requires", ())):
+        return None
+    return (
+        f"architecture {architecture.name!r} reads its classes out through neuron-to-class "
+        f"assignments that only a rule declaring {ASSIGNED_READOUT!r} "
+        f"({capabilities.get(ASSIGNED_READOUT, 'undeclared')}) keeps; under rule {rule.name!r} no neuron "
+        "is ever assigned, every logit stays 0 and the prediction is a constant class"
+    )
