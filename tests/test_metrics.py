@@ -32,7 +32,7 @@ from biobench.metrics.gradients import (
 from biobench.metrics.harness import HarnessMeasurements
 from biobench.metrics.robustness import FGSMAccuracy, fgsm_examples
 from biobench.metrics.state import TrainingState
-from biobench.metrics.variance import UpdateVariance, layer_statistics
+from biobench.metrics.variance import UpdateVariance, layer_ratio, layer_statistics, ratio_entry
 from biobench.results.records import validate_record
 from biobench_plugins.architectures.mlp import MLP
 from biobench_plugins.rules.backprop import Backprop
@@ -332,10 +332,27 @@ def test_backprop_variance_matches_the_rule_variance_of_backprop_and_the_ratio_i
         ours, theirs = rule_out.value["per_layer"][name], ref_out.value["per_layer"][name]
         assert ours["noise"] == pytest.approx(theirs["noise"], rel=1e-6)
         assert ours["signal"] == pytest.approx(theirs["signal"], rel=1e-5, abs=1e-12)
-        if theirs["snr"] > 0:  # random labels: a layer's mean gradient may be indistinguishable from zero
+        if theirs["snr"] > theirs["noise_floor"]:  # random labels: a mean gradient may be undetectable
             assert ratio.value["per_layer"][name] == pytest.approx(1.0, rel=1e-5)
         else:
-            assert ratio.value["per_layer"][name] is None and "zero" in ratio.reasons[f"per_layer.{name}"]
+            why = ratio.reasons[f"per_layer.{name}"]
+            assert ratio.value["per_layer"][name] is None and ("zero" in why or "noise floor" in why)
+
+
+def test_a_ratio_to_a_backprop_snr_within_its_noise_floor_is_undefined():
+    above, below = {"snr": 0.5, "noise_floor": 0.01}, {"snr": 0.005, "noise_floor": 0.01}
+    assert layer_ratio({"snr": 0.25}, above) == (0.5, "")
+    value, why = layer_ratio({"snr": 0.25}, below)
+    assert value is None and "noise floor" in why
+    # the column recomputes a stored record's ratio: fc1 (hidden) below the floor, fc2 the readout
+    sides = {
+        "rule": {"per_layer": {"fc1": {"snr": 0.3}, "fc2": {"snr": 0.2}}},
+        "backprop": {"per_layer": {"fc1": below, "fc2": above}},
+        "snr_ratio": {"hidden": 60.0, "per_layer": {"fc1": 60.0, "fc2": 0.4}},  # as stored before the rule
+    }
+    assert ratio_entry({"update_variance": {"final": sides}}, "final") is None
+    sides["backprop"]["per_layer"]["fc1"] = above
+    assert ratio_entry({"update_variance": {"final": sides}}, "final") == pytest.approx(0.6)
 
 
 # ---------------------------------------------------------------- feedback and signal angles

@@ -146,7 +146,9 @@ class UpdateVariance(Metric):
         ),
         null_when=(
             "every example's update of a layer is zero (all entries), every example gives the same update "
-            "(snr: zero variance), the mean update is indistinguishable from zero (relative_variance), the "
+            "(snr: zero variance), the mean update is indistinguishable from zero (relative_variance), "
+            "backprop's snr of the layer is within its noise floor (the ratio: no detectable mean update to "
+            "compare with, as for a trained network near a minimum), the "
             "architecture lacks `differentiable` (backprop's side and the ratio), or training stopped early "
             "(`final`)"
         ),
@@ -213,24 +215,46 @@ class UpdateVariance(Metric):
         reasons: dict[str, str] = {}
         per_layer: dict[str, float | None] = {}
         for name, theirs in backprop.value["per_layer"].items():
-            ours = rule.value["per_layer"].get(name)
-            a = None if ours is None else ours["snr"]
-            b = None if theirs is None else theirs["snr"]
-            if a is None or b is None or b == 0:
-                per_layer[name] = None
-                reasons[f"per_layer.{name}"] = "the rule's or backprop's SNR is undefined or zero here"
-            else:
-                per_layer[name] = a / b
+            per_layer[name], why = layer_ratio(rule.value["per_layer"].get(name), theirs)
+            if why:
+                reasons[f"per_layer.{name}"] = why
         hidden = _mean([per_layer[n] for n in hidden_layers(list(per_layer))])
         if hidden is None:
             reasons["hidden"] = "no hidden layer has a defined ratio"
         return Outcome({"per_layer": per_layer, "hidden": hidden}, reasons)
 
 
+def layer_ratio(ours: dict[str, Any] | None, theirs: dict[str, Any] | None) -> tuple[float | None, str]:
+    """``(rule snr / backprop snr, "")`` of one layer, or ``(None, why)``.
+
+    Defined only where backprop's SNR is above its noise floor: below it backprop's mean
+    update is not detectable (a trained network near a minimum), and dividing by an
+    estimate of zero gives ratios of 1e5 and more that say nothing about the rule.
+    """
+    a = None if ours is None else ours.get("snr")
+    b = None if theirs is None else theirs.get("snr")
+    if a is None or b is None or b == 0:
+        return None, "the rule's or backprop's SNR is undefined or zero here"
+    floor = theirs.get("noise_floor")
+    if floor is not None and b <= floor:
+        return None, f"backprop's SNR {b:.3g} is within its noise floor {floor:.3g}: no detectable mean update"
+    return a / b, ""
+
+
 def ratio_entry(metrics: dict[str, Any], point: str) -> float | None:
-    """The hidden-layer SNR ratio of a record's ``update_variance`` at ``point``."""
+    """The hidden-layer SNR ratio of a record's ``update_variance`` at ``point``.
+
+    Recomputed from the two sides' per-layer SNRs with :func:`layer_ratio`, so records
+    written before the noise-floor rule read the same as new ones.
+    """
     value = metrics.get("update_variance")
     if not isinstance(value, dict) or not isinstance(value.get(point), dict):
         return None
-    ratio = value[point].get("snr_ratio")
-    return number(ratio.get("hidden")) if isinstance(ratio, dict) else None
+    sides = value[point]
+    rule, backprop = sides.get("rule"), sides.get("backprop")
+    if not isinstance(rule, dict) or not isinstance(backprop, dict):
+        ratio = sides.get("snr_ratio")  # a record without the two sides: its stored ratio
+        return number(ratio.get("hidden")) if isinstance(ratio, dict) else None
+    theirs, ours = backprop.get("per_layer") or {}, rule.get("per_layer") or {}
+    ratios = [layer_ratio(ours.get(name), theirs[name])[0] for name in hidden_layers(list(theirs))]
+    return _mean(ratios)
